@@ -1,0 +1,284 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vhost-hist: log2 histograms of packets and bytes per vhost-net worker run.
+ *
+ * Events come from vhost_net:vhost_net_rx_end / vhost_net_tx_end (raw_tp, or
+ * classic tracepoint as a fallback), or, on a stock kernel without those
+ * tracepoints, from fentry/fexit on handle_rx, handle_tx and
+ * vhost_exceeds_weight. Every entry point calls vh_record(), the one handler.
+ *
+ * Per-VM keying: histograms are keyed by the worker's cgroup v2 id. Looking
+ * the id up in a hash on every event is too slow (docs/bpf.md, benchmark), so
+ * each worker task caches its histogram slot in task local storage, validated
+ * by its css_set pointer: a task that changes cgroup gets a new css_set and
+ * misses the cache once.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include "vhost-hist.h"
+
+/* Knobs, set by the loader before load (the verifier prunes dead branches). */
+const volatile bool per_cgroup = true;		/* key by cgroup at all */
+const volatile bool cache_slots = true;		/* task-storage slot cache */
+const volatile __u32 max_cgroups = VH_DEFAULT_MAX_CGROUPS;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, (VH_DEFAULT_MAX_CGROUPS + 1) * VH_NR_DIRS);
+	__type(key, __u32);
+	__type(value, struct vh_hist);
+} hists SEC(".maps");
+
+/* cgroup id -> slot; a slot is never reused while the maps live. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, VH_DEFAULT_MAX_CGROUPS);
+	__type(key, __u64);
+	__type(value, __u32);
+} cgroup_slots SEC(".maps");
+
+/* Slot allocator: a map, not .bss, so that it survives a takeover. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} next_slot SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, VH_NR_COUNTERS);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct vh_task);
+} task_state SEC(".maps");
+
+/* Written by the loader only; pinned so a successor knows the layout. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct vh_meta);
+} meta SEC(".maps");
+
+static __always_inline void vh_count(__u32 which)
+{
+	__u64 *c = bpf_map_lookup_elem(&counters, &which);
+
+	if (c)
+		(*c)++;
+}
+
+/* floor(log2(v)) for v >= 1, and 0 for v == 0: the slot of DESIGN.md. */
+static __always_inline __u32 vh_log2(__u32 v)
+{
+	__u32 r = 0, shift;
+
+	shift = (v >= 1U << 16) << 4;
+	v >>= shift;
+	r |= shift;
+	shift = (v >= 1U << 8) << 3;
+	v >>= shift;
+	r |= shift;
+	shift = (v >= 1U << 4) << 2;
+	v >>= shift;
+	r |= shift;
+	shift = (v >= 1U << 2) << 1;
+	v >>= shift;
+	r |= shift;
+	r |= v >> 1;
+	return r;
+}
+
+static __always_inline __u32 vh_slot_of_cgroup(__u64 cgid)
+{
+	__u32 zero = 0, n, *slot, *next;
+
+	slot = bpf_map_lookup_elem(&cgroup_slots, &cgid);
+	if (slot)
+		return *slot;
+
+	next = bpf_map_lookup_elem(&next_slot, &zero);
+	if (!next || *next >= max_cgroups)
+		goto refused;
+	n = __sync_fetch_and_add(next, 1);
+	if (n >= max_cgroups)
+		goto refused;
+	if (bpf_map_update_elem(&cgroup_slots, &cgid, &n, BPF_NOEXIST) == 0)
+		return n;
+	/* Another CPU inserted the same cgroup first; n stays unused. */
+	slot = bpf_map_lookup_elem(&cgroup_slots, &cgid);
+	if (slot)
+		return *slot;
+refused:
+	vh_count(VH_CNT_KEYS_REFUSED);
+	return max_cgroups;
+}
+
+static __always_inline __u32 vh_current_slot(void)
+{
+	struct task_struct *task;
+	struct vh_task *st;
+	__u64 cset;
+	__u32 slot;
+
+	if (!per_cgroup)
+		return max_cgroups;
+	if (!cache_slots)
+		return vh_slot_of_cgroup(bpf_get_current_cgroup_id());
+
+	task = bpf_get_current_task_btf();
+	st = bpf_task_storage_get(&task_state, task, 0,
+				  BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!st) {
+		vh_count(VH_CNT_NO_STORAGE);
+		return vh_slot_of_cgroup(bpf_get_current_cgroup_id());
+	}
+	cset = (__u64)task->cgroups;
+	if (cset && st->cset == cset)
+		return st->slot;
+
+	vh_count(VH_CNT_SLOW_PATH);
+	slot = vh_slot_of_cgroup(bpf_get_current_cgroup_id());
+	st->slot = slot;
+	st->cset = cset;
+	return slot;
+}
+
+/* The one handler: every attach type ends here. */
+static __always_inline void vh_record(__u32 dir, __u32 pkts, __u32 bytes)
+{
+	struct vh_hist *h;
+	__u32 idx;
+
+	idx = vh_current_slot() * VH_NR_DIRS + dir;
+	h = bpf_map_lookup_elem(&hists, &idx);
+	if (!h)
+		return;
+	/* Per-CPU value, programs do not nest on one CPU: plain adds are exact. */
+	h->count++;
+	h->sum_pkts += pkts;
+	h->sum_bytes += bytes;
+	h->pkts[vh_log2(pkts) & (VH_MAX_SLOTS - 1)]++;
+	h->bytes[vh_log2(bytes) & (VH_MAX_SLOTS - 1)]++;
+}
+
+/* raw_tp: the cheapest attach type, no BTF needed for the tracepoint. */
+SEC("raw_tp/vhost_net_rx_end")
+int BPF_PROG(vh_rx_raw, int recv_pkts, int total_len)
+{
+	vh_record(VH_DIR_RX, recv_pkts, total_len);
+	return 0;
+}
+
+SEC("raw_tp/vhost_net_tx_end")
+int BPF_PROG(vh_tx_raw, int sent_pkts, int total_len)
+{
+	vh_record(VH_DIR_TX, sent_pkts, total_len);
+	return 0;
+}
+
+/* Classic tracepoint: the event record of TRACE_EVENT(vhost_net_*_end). */
+struct vh_tp_event {
+	__u64 common;		/* common_type, flags, preempt_count, pid */
+	int pkts;
+	int total_len;
+};
+
+SEC("tracepoint/vhost_net/vhost_net_rx_end")
+int vh_rx_tp(struct vh_tp_event *ev)
+{
+	vh_record(VH_DIR_RX, ev->pkts, ev->total_len);
+	return 0;
+}
+
+SEC("tracepoint/vhost_net/vhost_net_tx_end")
+int vh_tx_tp(struct vh_tp_event *ev)
+{
+	vh_record(VH_DIR_TX, ev->pkts, ev->total_len);
+	return 0;
+}
+
+/*
+ * Stock kernel: the loop of handle_rx / handle_tx_{copy,zerocopy} ends with
+ * `while (!vhost_exceeds_weight(vq, ++pkts, total_len))`. The last call's
+ * arguments are the run's totals (0, 0 when the first iteration breaks out),
+ * emitted when handle_rx / handle_tx return.
+ */
+static __always_inline void vh_stock_enter(__u32 dir)
+{
+	struct vh_task *st;
+
+	st = bpf_task_storage_get(&task_state, bpf_get_current_task_btf(), 0,
+				  BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!st) {
+		vh_count(VH_CNT_NO_STORAGE);
+		return;
+	}
+	st->stock_dir = dir + 1;
+	st->stock_pkts = 0;
+	st->stock_bytes = 0;
+}
+
+static __always_inline void vh_stock_exit(__u32 dir)
+{
+	struct vh_task *st;
+
+	st = bpf_task_storage_get(&task_state, bpf_get_current_task_btf(), 0, 0);
+	if (!st || st->stock_dir != dir + 1) {
+		vh_count(VH_CNT_STOCK_UNPAIRED);
+		return;
+	}
+	st->stock_dir = 0;
+	vh_record(dir, st->stock_pkts, st->stock_bytes);
+}
+
+SEC("fentry/handle_rx")
+int BPF_PROG(vh_stock_rx_enter)
+{
+	vh_stock_enter(VH_DIR_RX);
+	return 0;
+}
+
+SEC("fexit/handle_rx")
+int BPF_PROG(vh_stock_rx_exit)
+{
+	vh_stock_exit(VH_DIR_RX);
+	return 0;
+}
+
+SEC("fentry/handle_tx")
+int BPF_PROG(vh_stock_tx_enter)
+{
+	vh_stock_enter(VH_DIR_TX);
+	return 0;
+}
+
+SEC("fexit/handle_tx")
+int BPF_PROG(vh_stock_tx_exit)
+{
+	vh_stock_exit(VH_DIR_TX);
+	return 0;
+}
+
+SEC("fentry/vhost_exceeds_weight")
+int BPF_PROG(vh_stock_weight, void *vq, int pkts, int total_len)
+{
+	struct vh_task *st;
+
+	st = bpf_task_storage_get(&task_state, bpf_get_current_task_btf(), 0, 0);
+	if (st && st->stock_dir) {
+		st->stock_pkts = pkts;
+		st->stock_bytes = total_len;
+	}
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";

@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Layout shared by vhost-hist.bpf.c (kernel side) and vhost-hist.c (loader).
+ * One place defines it; neither side guesses it.
+ */
+#ifndef VHOST_HIST_H
+#define VHOST_HIST_H
+
+/*
+ * Log2 slots per histogram. Slot 0 holds values 0..1, slot k holds
+ * 2^k..2^(k+1)-1 (docs/bpf.md). The tracepoint arguments are ints; the
+ * programs treat them as u32, so 32 slots hold every possible value and no
+ * event is ever clamped.
+ */
+#define VH_MAX_SLOTS		32
+
+#define VH_DIR_RX		0
+#define VH_DIR_TX		1
+#define VH_NR_DIRS		2
+
+/* Default number of distinct cgroups (VMs) one node keeps apart. */
+#define VH_DEFAULT_MAX_CGROUPS	128
+
+/*
+ * One histogram pair (packets and bytes per run) for one (cgroup, direction).
+ * Lives in a per-CPU array at index slot * VH_NR_DIRS + dir; the loader sums
+ * the CPUs. Slot index max_cgroups is the overflow slot: events of cgroups
+ * that did not fit, still counted, reported under cgroup id 0.
+ */
+struct vh_hist {
+	__u64 count;		/* events (runs) */
+	__u64 sum_pkts;		/* exact sum of packets over all runs */
+	__u64 sum_bytes;	/* exact sum of bytes over all runs */
+	__u64 pkts[VH_MAX_SLOTS];
+	__u64 bytes[VH_MAX_SLOTS];
+};
+
+/* Per-task state (BPF_MAP_TYPE_TASK_STORAGE), one per vhost worker. */
+struct vh_task {
+	__u64 cset;		/* task->cgroups when slot was cached */
+	__u32 slot;		/* cached histogram slot of that css_set */
+	__u32 stock_dir;	/* stock mode: 0 idle, 1 + dir inside handle_{rx,tx} */
+	__u32 stock_pkts;	/* stock mode: last vhost_exceeds_weight() args */
+	__u32 stock_bytes;
+};
+
+/* Indices of the global counters array (`counters`, per-CPU). */
+enum vh_counter {
+	VH_CNT_KEYS_REFUSED = 0,	/* new cgroups that did not fit */
+	VH_CNT_SLOW_PATH,		/* cache misses: cgroup id looked up */
+	VH_CNT_NO_STORAGE,		/* task storage unavailable */
+	VH_CNT_STOCK_UNPAIRED,		/* stock mode: exit without entry */
+	VH_NR_COUNTERS,
+};
+
+/* Attach modes; the loader's `mode` in JSON uses these names. */
+enum vh_mode {
+	VH_MODE_RAW_TP = 1,	/* raw_tp on vhost_net_{rx,tx}_end */
+	VH_MODE_TRACEPOINT,	/* classic tracepoint, fallback */
+	VH_MODE_FENTRY,		/* stock kernel: fentry/fexit */
+};
+
+/* Pinned with the maps so a new loader knows what it takes over. */
+struct vh_meta {
+	__u32 magic;		/* VH_META_MAGIC */
+	__u32 layout;		/* VH_LAYOUT_VERSION */
+	__u32 mode;		/* enum vh_mode */
+	__u32 max_cgroups;
+	__u64 started_ns;	/* CLOCK_REALTIME ns of the first start */
+};
+
+#define VH_META_MAGIC		0x76686973	/* "vhis" */
+#define VH_LAYOUT_VERSION	1
+
+#endif /* VHOST_HIST_H */
