@@ -69,7 +69,8 @@ function duration(description: string, min: string, max: string) {
     pattern: DURATION_RE,
     'x-kubernetes-validations': [
       {
-        rule: `duration(self) >= duration('${min}') && duration(self) <= duration('${max}')`,
+        // Guarded: a value the pattern refuses is reported once, by the pattern.
+        rule: `!self.matches('${DURATION_RE}') || (duration(self) >= duration('${min}') && duration(self) <= duration('${max}'))`,
         message: `must be between ${min} and ${max}`,
       },
     ],
@@ -98,7 +99,7 @@ function immutableOnceStarted(fields: string[]): CelRule[] {
 }
 
 const intervalWithinDuration: CelRule = {
-  rule: '!has(self.duration) || !has(self.interval) || duration(self.interval) <= duration(self.duration)',
+  rule: `!has(self.duration) || !has(self.interval) || !self.duration.matches('${DURATION_RE}') || !self.interval.matches('${DURATION_RE}') || duration(self.interval) <= duration(self.duration)`,
   message: 'interval must not be longer than duration',
   fieldPath: '.interval',
 };
