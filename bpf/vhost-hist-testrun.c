@@ -13,7 +13,9 @@
  *                                 (args 4, 5, 6), exit=fexit test5; each
  *                                 run is one event of 5 packets, 6 bytes
  *
- * Options: --no-cgroup, --no-cache, --max-cgroups N, --cpu N,
+ * Options: --pinned DIR (run the programs behind DIR/link_vh_{rx,tx}_raw
+ *          and read DIR's maps instead of loading a fresh copy),
+ *          --no-cgroup, --no-cache, --max-cgroups N, --cpu N,
  *          --load-all (also load the classic tracepoint programs),
  *          --stock (load the stock-mode programs, retargeted).
  */
@@ -66,6 +68,37 @@ static int tracing_run(int prog_fd, __u32 repeat)
 	return 0;
 }
 
+/* The program behind a pinned link. */
+static int pinned_prog_fd(const char *dir, const char *prog)
+{
+	struct bpf_link_info info;
+	char path[4200];
+	__u32 len = sizeof(info);
+	int fd, err;
+
+	snprintf(path, sizeof(path), "%s/link_%s", dir, prog);
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return -errno;
+	memset(&info, 0, sizeof(info));
+	err = bpf_obj_get_info_by_fd(fd, &info, &len);
+	close(fd);
+	if (err)
+		return -errno;
+	fd = bpf_prog_get_fd_by_id(info.prog_id);
+	return fd < 0 ? -errno : fd;
+}
+
+static int pinned_map_fd(const char *dir, const char *map)
+{
+	char path[4200];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, map);
+	fd = bpf_obj_get(path);
+	return fd < 0 ? -errno : fd;
+}
+
 static int move_to_cgroup(const char *dir)
 {
 	char path[4200];
@@ -90,12 +123,15 @@ int main(int argc, char **argv)
 		{ "cpu", required_argument, NULL, 'c' },
 		{ "load-all", no_argument, NULL, 'a' },
 		{ "stock", no_argument, NULL, 's' },
+		{ "pinned", required_argument, NULL, 'p' },
 		{ 0 },
 	};
 	bool per_cgroup = true, cache = true, load_all = false, stock = false;
 	struct bpf_link *links[3] = { 0 };
 	__u32 max_cgroups = VH_DEFAULT_MAX_CGROUPS;
-	struct vhost_hist_bpf *skel;
+	struct vhost_hist_bpf *skel = NULL;
+	const char *pinned = NULL;
+	int rx_fd, tx_fd;
 	struct vh_snapshot snap;
 	struct vh_json_ctx jctx = { .mode = "test_run", .kernel = "host" };
 	struct vh_maps maps;
@@ -112,43 +148,72 @@ int main(int argc, char **argv)
 		case 'c': cpu = atoi(optarg); break;
 		case 'a': load_all = true; break;
 		case 's': stock = true; break;
+		case 'p': pinned = optarg; break;
 		default: return VH_EXIT_USAGE;
 		}
 	}
 	libbpf_set_print(libbpf_print);
 
-	skel = vhost_hist_bpf__open();
-	if (!skel) {
-		fprintf(stderr, "open: %s\n", strerror(errno));
-		return VH_EXIT_ERROR;
-	}
-	skel->rodata->per_cgroup = per_cgroup;
-	skel->rodata->cache_slots = cache;
-	skel->rodata->max_cgroups = max_cgroups;
-	bpf_map__set_max_entries(skel->maps.hists, (max_cgroups + 1) * VH_NR_DIRS);
-	bpf_map__set_max_entries(skel->maps.cgroup_slots, max_cgroups);
+	if (pinned) {
+		struct vh_meta meta;
+		__u32 zero = 0;
+		int fd = pinned_map_fd(pinned, "meta");
 
-	bpf_program__set_autoload(skel->progs.vh_rx_tp, load_all);
-	bpf_program__set_autoload(skel->progs.vh_tx_tp, load_all);
-	if (stock) {
-		/* Same code, retargeted to functions the host kernel has. */
-		bpf_program__set_attach_target(skel->progs.vh_stock_rx_enter, 0, "bpf_fentry_test1");
-		bpf_program__set_attach_target(skel->progs.vh_stock_tx_enter, 0, "bpf_fentry_test1");
-		bpf_program__set_attach_target(skel->progs.vh_stock_weight, 0, "bpf_fentry_test3");
-		bpf_program__set_attach_target(skel->progs.vh_stock_rx_exit, 0, "bpf_fentry_test5");
-		bpf_program__set_attach_target(skel->progs.vh_stock_tx_exit, 0, "bpf_fentry_test5");
+		if (fd < 0 || bpf_map_lookup_elem(fd, &zero, &meta)) {
+			fprintf(stderr, "%s/meta: %s\n", pinned, strerror(errno));
+			return VH_EXIT_ERROR;
+		}
+		max_cgroups = meta.max_cgroups;
+		rx_fd = pinned_prog_fd(pinned, "vh_rx_raw");
+		tx_fd = pinned_prog_fd(pinned, "vh_tx_raw");
+		maps.hists_fd = pinned_map_fd(pinned, "hists");
+		maps.cgroup_slots_fd = pinned_map_fd(pinned, "cgroup_slots");
+		maps.counters_fd = pinned_map_fd(pinned, "counters");
+		if (rx_fd < 0 || tx_fd < 0 || maps.hists_fd < 0 ||
+		    maps.cgroup_slots_fd < 0 || maps.counters_fd < 0) {
+			fprintf(stderr, "%s: missing pinned programs or maps\n", pinned);
+			return VH_EXIT_ERROR;
+		}
 	} else {
-		bpf_program__set_autoload(skel->progs.vh_stock_rx_enter, false);
-		bpf_program__set_autoload(skel->progs.vh_stock_rx_exit, false);
-		bpf_program__set_autoload(skel->progs.vh_stock_tx_enter, false);
-		bpf_program__set_autoload(skel->progs.vh_stock_tx_exit, false);
-		bpf_program__set_autoload(skel->progs.vh_stock_weight, false);
-	}
+		skel = vhost_hist_bpf__open();
+		if (!skel) {
+			fprintf(stderr, "open: %s\n", strerror(errno));
+			return VH_EXIT_ERROR;
+		}
+		skel->rodata->per_cgroup = per_cgroup;
+		skel->rodata->cache_slots = cache;
+		skel->rodata->max_cgroups = max_cgroups;
+		bpf_map__set_max_entries(skel->maps.hists, (max_cgroups + 1) * VH_NR_DIRS);
+		bpf_map__set_max_entries(skel->maps.cgroup_slots, max_cgroups);
 
-	err = vhost_hist_bpf__load(skel);
-	if (err) {
-		fprintf(stderr, "load: %s\n", strerror(-err));
-		return err == -EPERM || err == -EACCES ? VH_EXIT_NO_PERMISSION : VH_EXIT_ERROR;
+		bpf_program__set_autoload(skel->progs.vh_rx_tp, load_all);
+		bpf_program__set_autoload(skel->progs.vh_tx_tp, load_all);
+		if (stock) {
+			/* Same code, retargeted to functions the host kernel has. */
+			bpf_program__set_attach_target(skel->progs.vh_stock_rx_enter, 0, "bpf_fentry_test1");
+			bpf_program__set_attach_target(skel->progs.vh_stock_tx_enter, 0, "bpf_fentry_test1");
+			bpf_program__set_attach_target(skel->progs.vh_stock_weight, 0, "bpf_fentry_test3");
+			bpf_program__set_attach_target(skel->progs.vh_stock_rx_exit, 0, "bpf_fentry_test5");
+			bpf_program__set_attach_target(skel->progs.vh_stock_tx_exit, 0, "bpf_fentry_test5");
+		} else {
+			bpf_program__set_autoload(skel->progs.vh_stock_rx_enter, false);
+			bpf_program__set_autoload(skel->progs.vh_stock_rx_exit, false);
+			bpf_program__set_autoload(skel->progs.vh_stock_tx_enter, false);
+			bpf_program__set_autoload(skel->progs.vh_stock_tx_exit, false);
+			bpf_program__set_autoload(skel->progs.vh_stock_weight, false);
+		}
+
+		err = vhost_hist_bpf__load(skel);
+		if (err) {
+			fprintf(stderr, "load: %s\n", strerror(-err));
+			return err == -EPERM || err == -EACCES ? VH_EXIT_NO_PERMISSION : VH_EXIT_ERROR;
+		}
+
+		rx_fd = bpf_program__fd(skel->progs.vh_rx_raw);
+		tx_fd = bpf_program__fd(skel->progs.vh_tx_raw);
+		maps.hists_fd = bpf_map__fd(skel->maps.hists);
+		maps.cgroup_slots_fd = bpf_map__fd(skel->maps.cgroup_slots);
+		maps.counters_fd = bpf_map__fd(skel->maps.counters);
 	}
 
 	while (fgets(line, sizeof(line), stdin)) {
@@ -161,7 +226,7 @@ int main(int argc, char **argv)
 		} else if (sscanf(line, "stock %7s %lu", dir, &repeat) == 2) {
 			bool rx = strcmp(dir, "rx") == 0;
 
-			if (!stock) {
+			if (!stock || !skel) {
 				fprintf(stderr, "line %d: stock needs --stock\n", lineno);
 				return VH_EXIT_USAGE;
 			}
@@ -184,8 +249,7 @@ int main(int argc, char **argv)
 		} else if (sscanf(line, "%7s %lld %lld %lu", dir, &a, &b, &repeat) >= 3 &&
 			   (!strcmp(dir, "rx") || !strcmp(dir, "tx"))) {
 			/* Raw tracepoint args are u64: an int arrives sign-extended. */
-			err = test_run(bpf_program__fd(strcmp(dir, "rx") ? skel->progs.vh_tx_raw
-									 : skel->progs.vh_rx_raw),
+			err = test_run(strcmp(dir, "rx") ? tx_fd : rx_fd,
 				       (__u64)a, (__u64)b, repeat, cpu);
 		} else {
 			fprintf(stderr, "line %d: cannot parse: %s", lineno, line);
@@ -197,9 +261,6 @@ int main(int argc, char **argv)
 		}
 	}
 
-	maps.hists_fd = bpf_map__fd(skel->maps.hists);
-	maps.cgroup_slots_fd = bpf_map__fd(skel->maps.cgroup_slots);
-	maps.counters_fd = bpf_map__fd(skel->maps.counters);
 	maps.max_cgroups = max_cgroups;
 	err = vh_read_snapshot(&maps, &snap);
 	if (err) {

@@ -44,6 +44,7 @@ static struct env {
 	bool verbose;
 	const char *pin_dir;
 	const char *render_label;
+	char *raw_tp_names[VH_NR_DIRS];	/* test/benchmark override */
 	enum vh_mode mode;	/* 0: auto */
 	double interval;
 	double duration;
@@ -74,6 +75,8 @@ static const char usage[] =
 "  --no-cgroup          do not key by cgroup (everything under cgroup 0)\n"
 "  --no-cache           look the cgroup up on every event (benchmark only)\n"
 "  --stats              enable BPF run-time stats, report them in JSON\n"
+"  --raw-tp-names RX,TX attach raw_tp mode to these tracepoints instead\n"
+"                       (tests and benchmarks)\n"
 "  --render-hist LABEL  read counts (slot 0 first) from stdin, print them\n"
 "                       as BCC's print_log2_hist does, and exit\n"
 "  -v, --verbose        libbpf debug output\n"
@@ -131,6 +134,7 @@ static int parse_args(int argc, char **argv)
 		{ "no-cache", no_argument, NULL, 'N' },
 		{ "stats", no_argument, NULL, 's' },
 		{ "render-hist", required_argument, NULL, 'R' },
+		{ "raw-tp-names", required_argument, NULL, 'T' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -150,6 +154,14 @@ static int parse_args(int argc, char **argv)
 		case 's': env.stats = true; break;
 		case 'R': env.render_label = optarg; break;
 		case 'v': env.verbose = true; break;
+		case 'T':
+			env.raw_tp_names[0] = strdup(optarg);
+			env.raw_tp_names[1] = strchr(env.raw_tp_names[0], ',');
+			if (!env.raw_tp_names[1])
+				return die(VH_EXIT_USAGE, "--raw-tp-names wants RX,TX");
+			*env.raw_tp_names[1]++ = '\0';
+			env.mode = VH_MODE_RAW_TP;
+			break;
 		case 'h': fputs(usage, stdout); exit(0);
 		case 'i':
 		case 'd':
@@ -459,7 +471,9 @@ static int attach_mode(struct loader *ld)
 			if (link)
 				ld->takeover = true;
 		}
-		if (!link)
+		if (!link && ld->mode == VH_MODE_RAW_TP && env.raw_tp_names[0])
+			link = bpf_program__attach_raw_tracepoint(prog, env.raw_tp_names[i]);
+		else if (!link)
 			link = bpf_program__attach(prog);
 		if (!link)
 			return -errno;
@@ -722,6 +736,8 @@ int main(int argc, char **argv)
 			ts.tv_nsec = (long)((wake - now - ts.tv_sec) * 1e9);
 			nanosleep(&ts, NULL);
 		}
+		if (env.duration && now_s() - t0 >= env.duration)
+			break;
 		if (env.json && now_s() >= next && !exiting) {
 			next += env.interval;
 			err = snapshot(&ld, &snap);
