@@ -118,6 +118,24 @@ void vh_print_seed_text(FILE *out, const __u64 rx_pkts[VH_MAX_SLOTS],
 	}
 }
 
+void vh_print_snapshot_text(FILE *out, const struct vh_snapshot *snap)
+{
+	__u64 sums[VH_NR_DIRS][2][VH_MAX_SLOTS] = { 0 };
+
+	/* The seed's script has no per-VM keys: sum over all cgroups. */
+	for (int i = 0; i < snap->nr_entries; i++) {
+		const struct vh_entry *e = &snap->entries[i];
+
+		for (int k = 0; k < VH_MAX_SLOTS; k++) {
+			sums[e->dir][0][k] += e->h.pkts[k];
+			sums[e->dir][1][k] += e->h.bytes[k];
+		}
+	}
+	vh_print_seed_text(out, sums[VH_DIR_RX][0], sums[VH_DIR_RX][1],
+			   sums[VH_DIR_TX][0], sums[VH_DIR_TX][1]);
+	fflush(out);
+}
+
 static int vh_read_percpu_hist(int fd, __u32 idx, struct vh_hist *sum)
 {
 	int ncpus = libbpf_num_possible_cpus(), c, k;

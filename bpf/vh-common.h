@@ -81,6 +81,9 @@ struct vh_json_ctx {
 	__u64 seq;
 };
 
+/* The seed's four histograms of a snapshot, all cgroups summed. */
+void vh_print_snapshot_text(FILE *out, const struct vh_snapshot *snap);
+
 /* One JSON line (schema: src/loader/schema.json). */
 void vh_print_json(FILE *out, const struct vh_json_ctx *ctx,
 		   const struct vh_snapshot *snap);

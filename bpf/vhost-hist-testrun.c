@@ -15,7 +15,7 @@
  *
  * Options: --pinned DIR (run the programs behind DIR/link_vh_{rx,tx}_raw
  *          and read DIR's maps instead of loading a fresh copy),
- *          --no-cgroup, --no-cache, --max-cgroups N, --cpu N,
+ *          --text (print the seed's text instead of JSON), --no-cgroup, --no-cache, --max-cgroups N, --cpu N,
  *          --load-all (also load the classic tracepoint programs),
  *          --stock (load the stock-mode programs, retargeted).
  */
@@ -124,6 +124,7 @@ int main(int argc, char **argv)
 		{ "load-all", no_argument, NULL, 'a' },
 		{ "stock", no_argument, NULL, 's' },
 		{ "pinned", required_argument, NULL, 'p' },
+		{ "text", no_argument, NULL, 't' },
 		{ 0 },
 	};
 	bool per_cgroup = true, cache = true, load_all = false, stock = false;
@@ -131,6 +132,7 @@ int main(int argc, char **argv)
 	__u32 max_cgroups = VH_DEFAULT_MAX_CGROUPS;
 	struct vhost_hist_bpf *skel = NULL;
 	const char *pinned = NULL;
+	bool text = false;
 	int rx_fd, tx_fd;
 	struct vh_snapshot snap;
 	struct vh_json_ctx jctx = { .mode = "test_run", .kernel = "host" };
@@ -149,6 +151,7 @@ int main(int argc, char **argv)
 		case 'a': load_all = true; break;
 		case 's': stock = true; break;
 		case 'p': pinned = optarg; break;
+		case 't': text = true; break;
 		default: return VH_EXIT_USAGE;
 		}
 	}
@@ -268,7 +271,10 @@ int main(int argc, char **argv)
 		return VH_EXIT_ERROR;
 	}
 	jctx.max_cgroups = max_cgroups;
-	vh_print_json(stdout, &jctx, &snap);
+	if (text)
+		vh_print_snapshot_text(stdout, &snap);
+	else
+		vh_print_json(stdout, &jctx, &snap);
 	vh_free_snapshot(&snap);
 	vhost_hist_bpf__destroy(skel);
 	return 0;

@@ -638,23 +638,6 @@ static int snapshot(struct loader *ld, struct vh_snapshot *snap)
 	return 0;
 }
 
-static void print_text(const struct vh_snapshot *snap)
-{
-	__u64 sums[VH_NR_DIRS][2][VH_MAX_SLOTS] = { 0 };
-
-	for (int i = 0; i < snap->nr_entries; i++) {
-		const struct vh_entry *e = &snap->entries[i];
-
-		for (int k = 0; k < VH_MAX_SLOTS; k++) {
-			sums[e->dir][0][k] += e->h.pkts[k];
-			sums[e->dir][1][k] += e->h.bytes[k];
-		}
-	}
-	vh_print_seed_text(stdout, sums[VH_DIR_RX][0], sums[VH_DIR_RX][1],
-			   sums[VH_DIR_TX][0], sums[VH_DIR_TX][1]);
-	fflush(stdout);
-}
-
 static double now_s(void)
 {
 	struct timespec ts;
@@ -756,7 +739,7 @@ int main(int argc, char **argv)
 	if (env.json)
 		vh_print_json(stdout, &jctx, &snap);
 	else
-		print_text(&snap);
+		vh_print_snapshot_text(stdout, &snap);
 	vh_free_snapshot(&snap);
 	/* Pinned links keep the programs attached after this process is gone. */
 	unload(&ld);

@@ -1,0 +1,272 @@
+// Parser for the JSON lines that `vhost-hist --json` streams (bpf/vh-common.c:
+// vh_print_json). Pure: no I/O. The same contract is written as a JSON Schema in
+// ./schema.json; this parser additionally checks what a schema cannot say: that
+// the buckets add up to the count, that the sum fits the buckets' ranges, and that
+// every (cgroupId, direction) appears once.
+
+/** Log2 slots the programs keep: values are u32, so 32 slots hold every value. */
+export const LOADER_MAX_SLOTS = 32;
+export const LOADER_SNAPSHOT_VERSION = 1;
+
+export type LoaderMode = 'raw_tp' | 'tracepoint' | 'fentry' | 'test_run';
+export type LoaderDirection = 'rx' | 'tx';
+
+/** Cumulative histogram: buckets[0] counts 0..1, buckets[k] 2^k..2^(k+1)-1, trailing zeros trimmed. */
+export interface LoaderHistogram {
+  count: number;
+  sum: number;
+  buckets: number[];
+}
+
+export interface LoaderEntry {
+  /** cgroup v2 id of the vhost worker; 0 = not attributed (overflow, or --no-cgroup). */
+  cgroupId: number;
+  direction: LoaderDirection;
+  /** Packets per run. */
+  packets: LoaderHistogram;
+  /** Bytes per run. */
+  bytes: LoaderHistogram;
+}
+
+export interface LoaderProgStat {
+  name: string;
+  runCount: number;
+  runTimeNs: number;
+}
+
+export interface LoaderSnapshot {
+  type: 'snapshot';
+  version: typeof LOADER_SNAPSHOT_VERSION;
+  /** Per process, from 0; a restarted loader starts again at 0. */
+  seq: number;
+  /** UTC, ISO 8601 with milliseconds. */
+  time: string;
+  mode: LoaderMode;
+  /** uname -r of the node. */
+  kernel: string;
+  /** True when this loader took over pinned maps and links of a previous one. */
+  takeover: boolean;
+  intervalSeconds: number;
+  maxCgroups: number;
+  dropped: {
+    /** Times a new cgroup found no free slot; its events went to cgroupId 0. */
+    keysRefused: number;
+    /** Events counted under cgroupId 0. */
+    overflowEvents: number;
+  };
+  histograms: LoaderEntry[];
+  counters: { slowPath: number; noStorage: number; stockUnpaired: number };
+  /** Present with --stats: the kernel's run-time stats of each attached program. */
+  progStats?: LoaderProgStat[];
+}
+
+/** A malformed line: says which line, where in it, and what was expected. */
+export class LoaderParseError extends Error {
+  constructor(
+    readonly lineNumber: number | undefined,
+    readonly path: string,
+    readonly reason: string,
+  ) {
+    super(`${lineNumber === undefined ? '' : `line ${lineNumber}: `}${path}: ${reason}`);
+    this.name = 'LoaderParseError';
+  }
+}
+
+type Obj = Record<string, unknown>;
+
+class Checker {
+  constructor(private readonly lineNumber: number | undefined) {}
+
+  fail(path: string, reason: string): never {
+    throw new LoaderParseError(this.lineNumber, path, reason);
+  }
+
+  object(v: unknown, path: string, keys: readonly string[], optional: readonly string[] = []): Obj {
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) this.fail(path, `expected an object, got ${describe(v)}`);
+    const o = v as Obj;
+    for (const k of keys) if (!(k in o)) this.fail(path, `missing property "${k}"`);
+    for (const k of Object.keys(o)) {
+      if (!keys.includes(k) && !optional.includes(k)) this.fail(path, `unknown property "${k}"`);
+    }
+    return o;
+  }
+
+  count(v: unknown, path: string): number {
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) {
+      this.fail(path, `expected a non-negative integer, got ${describe(v)}`);
+    }
+    if (!Number.isSafeInteger(v)) this.fail(path, `${v} exceeds 2^53-1 and cannot be read exactly`);
+    return v;
+  }
+
+  number(v: unknown, path: string): number {
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) this.fail(path, `expected a non-negative number, got ${describe(v)}`);
+    return v;
+  }
+
+  string(v: unknown, path: string): string {
+    if (typeof v !== 'string') this.fail(path, `expected a string, got ${describe(v)}`);
+    return v;
+  }
+
+  boolean(v: unknown, path: string): boolean {
+    if (typeof v !== 'boolean') this.fail(path, `expected true or false, got ${describe(v)}`);
+    return v;
+  }
+
+  oneOf<T extends string>(v: unknown, path: string, allowed: readonly T[]): T {
+    if (typeof v !== 'string' || !(allowed as readonly string[]).includes(v)) {
+      this.fail(path, `expected one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}, got ${describe(v)}`);
+    }
+    return v as T;
+  }
+
+  array(v: unknown, path: string): unknown[] {
+    if (!Array.isArray(v)) this.fail(path, `expected an array, got ${describe(v)}`);
+    return v;
+  }
+
+  histogram(v: unknown, path: string): LoaderHistogram {
+    const o = this.object(v, path, ['count', 'sum', 'buckets']);
+    const count = this.count(o.count, `${path}.count`);
+    const sum = this.count(o.sum, `${path}.sum`);
+    const raw = this.array(o.buckets, `${path}.buckets`);
+    if (raw.length > LOADER_MAX_SLOTS) this.fail(`${path}.buckets`, `has ${raw.length} slots, at most ${LOADER_MAX_SLOTS}`);
+    const buckets = raw.map((b, i) => this.count(b, `${path}.buckets[${i}]`));
+    if (buckets.length > 0 && buckets[buckets.length - 1] === 0) this.fail(`${path}.buckets`, 'trailing zeros must be trimmed');
+    const total = buckets.reduce((a, b) => a + b, 0);
+    if (total !== count) this.fail(path, `buckets add up to ${total}, count is ${count}`);
+    // Each value in slot k lies in [lo(k), 2^(k+1)-1], so the exact sum has bounds.
+    let lo = 0;
+    let hi = 0;
+    buckets.forEach((n, k) => {
+      lo += n * (k === 0 ? 0 : 2 ** k);
+      hi += n * (2 ** (k + 1) - 1);
+    });
+    if (sum < lo || sum > hi) this.fail(`${path}.sum`, `${sum} cannot come from these buckets (between ${lo} and ${hi})`);
+    return { count, sum, buckets };
+  }
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v);
+  if (typeof v === 'object') return 'an object';
+  return String(v);
+}
+
+const TOP_KEYS = [
+  'type', 'version', 'seq', 'time', 'mode', 'kernel', 'takeover', 'intervalSeconds',
+  'maxCgroups', 'dropped', 'histograms', 'counters',
+] as const;
+
+/** Parses one line of `vhost-hist --json`; throws LoaderParseError when it is malformed. */
+export function parseSnapshotLine(line: string, lineNumber?: number): LoaderSnapshot {
+  const c = new Checker(lineNumber);
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch (err) {
+    c.fail('$', `not JSON (${(err as Error).message})`);
+  }
+  const o = c.object(value, '$', TOP_KEYS, ['progStats']);
+  if (o.type !== 'snapshot') c.fail('$.type', `expected "snapshot", got ${describe(o.type)}`);
+  if (o.version !== LOADER_SNAPSHOT_VERSION) {
+    c.fail('$.version', `this parser reads version ${LOADER_SNAPSHOT_VERSION}, got ${describe(o.version)}`);
+  }
+  const time = c.string(o.time, '$.time');
+  if (!/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/.test(time)) c.fail('$.time', `expected UTC ISO 8601 with milliseconds, got ${describe(time)}`);
+  const dropped = c.object(o.dropped, '$.dropped', ['keysRefused', 'overflowEvents']);
+  const counters = c.object(o.counters, '$.counters', ['slowPath', 'noStorage', 'stockUnpaired']);
+  const maxCgroups = c.count(o.maxCgroups, '$.maxCgroups');
+
+  const seen = new Set<string>();
+  const histograms = c.array(o.histograms, '$.histograms').map((e, i): LoaderEntry => {
+    const path = `$.histograms[${i}]`;
+    const eo = c.object(e, path, ['cgroupId', 'direction', 'packets', 'bytes']);
+    const entry: LoaderEntry = {
+      cgroupId: c.count(eo.cgroupId, `${path}.cgroupId`),
+      direction: c.oneOf(eo.direction, `${path}.direction`, ['rx', 'tx'] as const),
+      packets: c.histogram(eo.packets, `${path}.packets`),
+      bytes: c.histogram(eo.bytes, `${path}.bytes`),
+    };
+    if (entry.packets.count !== entry.bytes.count) {
+      c.fail(path, `packets.count ${entry.packets.count} differs from bytes.count ${entry.bytes.count}`);
+    }
+    const key = `${entry.cgroupId}/${entry.direction}`;
+    if (seen.has(key)) c.fail(path, `cgroup ${entry.cgroupId} ${entry.direction} appears twice`);
+    seen.add(key);
+    return entry;
+  });
+
+  const snapshot: LoaderSnapshot = {
+    type: 'snapshot',
+    version: LOADER_SNAPSHOT_VERSION,
+    seq: c.count(o.seq, '$.seq'),
+    time,
+    mode: c.oneOf(o.mode, '$.mode', ['raw_tp', 'tracepoint', 'fentry', 'test_run'] as const),
+    kernel: c.string(o.kernel, '$.kernel'),
+    takeover: c.boolean(o.takeover, '$.takeover'),
+    intervalSeconds: c.number(o.intervalSeconds, '$.intervalSeconds'),
+    maxCgroups,
+    dropped: {
+      keysRefused: c.count(dropped.keysRefused, '$.dropped.keysRefused'),
+      overflowEvents: c.count(dropped.overflowEvents, '$.dropped.overflowEvents'),
+    },
+    histograms,
+    counters: {
+      slowPath: c.count(counters.slowPath, '$.counters.slowPath'),
+      noStorage: c.count(counters.noStorage, '$.counters.noStorage'),
+      stockUnpaired: c.count(counters.stockUnpaired, '$.counters.stockUnpaired'),
+    },
+  };
+  if (o.progStats !== undefined) {
+    snapshot.progStats = c.array(o.progStats, '$.progStats').map((p, i) => {
+      const path = `$.progStats[${i}]`;
+      const po = c.object(p, path, ['name', 'runCount', 'runTimeNs']);
+      return {
+        name: c.string(po.name, `${path}.name`),
+        runCount: c.count(po.runCount, `${path}.runCount`),
+        runTimeNs: c.count(po.runTimeNs, `${path}.runTimeNs`),
+      };
+    });
+  }
+  return snapshot;
+}
+
+/**
+ * Splits a byte stream into lines and parses each complete one. Feed it chunks of
+ * the loader's stdout; a final line without a newline is parsed by end().
+ */
+export class SnapshotStream {
+  private pending = '';
+  private lineNumber = 0;
+
+  push(chunk: string): LoaderSnapshot[] {
+    this.pending += chunk;
+    const out: LoaderSnapshot[] = [];
+    let nl: number;
+    while ((nl = this.pending.indexOf('\n')) >= 0) {
+      const line = this.pending.slice(0, nl);
+      this.pending = this.pending.slice(nl + 1);
+      this.lineNumber++;
+      if (line.trim() !== '') out.push(parseSnapshotLine(line, this.lineNumber));
+    }
+    return out;
+  }
+
+  end(): LoaderSnapshot[] {
+    const rest = this.pending;
+    this.pending = '';
+    if (rest.trim() === '') return [];
+    this.lineNumber++;
+    return [parseSnapshotLine(rest, this.lineNumber)];
+  }
+}
+
+/** Parses a whole captured output, one snapshot per non-empty line. */
+export function parseSnapshotLines(text: string): LoaderSnapshot[] {
+  const s = new SnapshotStream();
+  return [...s.push(text), ...s.end()];
+}
