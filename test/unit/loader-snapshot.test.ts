@@ -1,0 +1,120 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import {
+  LoaderParseError,
+  SnapshotStream,
+  parseSnapshotLine,
+  parseSnapshotLines,
+  type LoaderSnapshot,
+} from '../../src/loader/snapshot.js';
+
+// A line as bpf/.output/vhost-hist --json --stats prints it (captured on the host).
+const LINE =
+  '{"type":"snapshot","version":1,"seq":3,"time":"2026-11-24T22:14:24.111Z","mode":"raw_tp",' +
+  '"kernel":"6.18.44-fc-v782","takeover":true,"intervalSeconds":1,"maxCgroups":128,' +
+  '"dropped":{"keysRefused":0,"overflowEvents":0},"histograms":[' +
+  '{"cgroupId":1,"direction":"rx","packets":{"count":15,"sum":45,"buckets":[0,15]},' +
+  '"bytes":{"count":15,"sum":22500,"buckets":[0,0,0,0,0,0,0,0,0,0,15]}},' +
+  '{"cgroupId":1,"direction":"tx","packets":{"count":2,"sum":2,"buckets":[2]},' +
+  '"bytes":{"count":2,"sum":120,"buckets":[0,0,0,0,0,2]}}],' +
+  '"counters":{"slowPath":2,"noStorage":0,"stockUnpaired":0},' +
+  '"progStats":[{"name":"vh_rx_raw","runCount":15,"runTimeNs":1200}]}';
+
+/** The line with one change applied to its parsed object. */
+function mutate(change: (o: any) => void): string {
+  const o = JSON.parse(LINE);
+  change(o);
+  return JSON.stringify(o);
+}
+
+function errorOf(line: string, lineNumber?: number): LoaderParseError {
+  try {
+    parseSnapshotLine(line, lineNumber);
+  } catch (err) {
+    if (err instanceof LoaderParseError) return err;
+    throw err;
+  }
+  throw new Error('parsed without error');
+}
+
+describe('parseSnapshotLine', () => {
+  it('reads a well-formed line into typed values', () => {
+    const s: LoaderSnapshot = parseSnapshotLine(LINE);
+    expect(s.mode).toBe('raw_tp');
+    expect(s.takeover).toBe(true);
+    expect(s.histograms).toHaveLength(2);
+    expect(s.histograms[0]).toEqual({
+      cgroupId: 1,
+      direction: 'rx',
+      packets: { count: 15, sum: 45, buckets: [0, 15] },
+      bytes: { count: 15, sum: 22500, buckets: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 15] },
+    });
+    expect(s.progStats).toEqual([{ name: 'vh_rx_raw', runCount: 15, runTimeNs: 1200 }]);
+  });
+
+  it('accepts a line without progStats (stats off)', () => {
+    expect(parseSnapshotLine(mutate((o) => delete o.progStats)).progStats).toBeUndefined();
+  });
+
+  it.each([
+    ['not JSON', '{"type":', /^line 7: \$: not JSON/],
+    ['an array', '[]', /^line 7: \$: expected an object, got an array$/],
+    ['a missing property', mutate((o) => delete o.kernel), /^line 7: \$: missing property "kernel"$/],
+    ['an unknown property', mutate((o) => (o.extra = 1)), /^line 7: \$: unknown property "extra"$/],
+    ['another version', mutate((o) => (o.version = 2)), /\$\.version: this parser reads version 1, got 2$/],
+    ['an unknown mode', mutate((o) => (o.mode = 'kprobe')), /\$\.mode: expected one of "raw_tp", .*got "kprobe"$/],
+    ['a bad time', mutate((o) => (o.time = 'yesterday')), /\$\.time: expected UTC ISO 8601/],
+    ['a negative count', mutate((o) => (o.histograms[0].packets.buckets[1] = -1)), /\$\.histograms\[0\]\.packets\.buckets\[1\]: expected a non-negative integer, got -1$/],
+    ['a fraction', mutate((o) => (o.dropped.keysRefused = 0.5)), /\$\.dropped\.keysRefused: expected a non-negative integer, got 0\.5$/],
+    ['an unsafe integer', mutate((o) => (o.histograms[0].bytes.sum = 2 ** 60)), /\$\.histograms\[0\]\.bytes\.sum: \d+ exceeds 2\^53-1/],
+    ['buckets that do not add up', mutate((o) => (o.histograms[0].packets.count = 16)), /\$\.histograms\[0\]\.packets: buckets add up to 15, count is 16$/],
+    ['trailing zeros', mutate((o) => o.histograms[1].packets.buckets.push(0)), /\$\.histograms\[1\]\.packets\.buckets: trailing zeros must be trimmed$/],
+    ['too many slots', mutate((o) => (o.histograms[1].packets.buckets = [...Array(32).fill(0), 2])), /buckets: has 33 slots, at most 32$/],
+    ['an impossible sum', mutate((o) => (o.histograms[0].packets.sum = 46)), /packets\.sum: 46 cannot come from these buckets \(between 30 and 45\)$/],
+    ['a duplicate entry', mutate((o) => (o.histograms[1].direction = 'rx')), /\$\.histograms\[1\]: cgroup 1 rx appears twice$/],
+    ['a bad direction', mutate((o) => (o.histograms[1].direction = 'up')), /\$\.histograms\[1\]\.direction: expected one of "rx", "tx", got "up"$/],
+    ['packets and bytes counts that differ', mutate((o) => {
+      o.histograms[1].bytes.count = 3;
+      o.histograms[1].bytes.buckets = [0, 0, 0, 0, 0, 3];
+      o.histograms[1].bytes.sum = 180;
+    }), /\$\.histograms\[1\]: packets\.count 2 differs from bytes\.count 3$/],
+  ])('rejects %s with an error that says where', (_what, line, message) => {
+    const err = errorOf(line, 7);
+    expect(err.message).toMatch(message);
+    expect(err.lineNumber).toBe(7);
+  });
+});
+
+describe('SnapshotStream', () => {
+  it('parses lines split across chunks and numbers them', () => {
+    const stream = new SnapshotStream();
+    const text = `${LINE}\n\n${mutate((o) => (o.seq = 4))}\n`;
+    const got = [...stream.push(text.slice(0, 100)), ...stream.push(text.slice(100, 900)), ...stream.push(text.slice(900)), ...stream.end()];
+    expect(got.map((s) => s.seq)).toEqual([3, 4]);
+  });
+
+  it('reports the line number of a bad line', () => {
+    expect(() => parseSnapshotLines(`${LINE}\n${LINE}\n{}\n`)).toThrow(/^line 3: \$: missing property "type"$/);
+  });
+
+  it('parses a last line without a newline at end()', () => {
+    const stream = new SnapshotStream();
+    expect(stream.push(LINE)).toEqual([]);
+    expect(stream.end()).toHaveLength(1);
+  });
+});
+
+describe('schema.json', () => {
+  const schema = JSON.parse(readFileSync(new URL('../../src/loader/schema.json', import.meta.url), 'utf8'));
+
+  it('requires the properties the parser requires, and allows no others', () => {
+    const parsed = JSON.parse(LINE);
+    const optional = ['progStats'];
+    expect([...schema.required].sort()).toEqual(Object.keys(parsed).filter((k) => !optional.includes(k)).sort());
+    expect(Object.keys(schema.properties).sort()).toEqual(Object.keys(parsed).sort());
+    expect(Object.keys(schema.$defs.entry.properties).sort()).toEqual(Object.keys(parsed.histograms[0]).sort());
+    expect(Object.keys(schema.$defs.histogram.properties).sort()).toEqual(['buckets', 'count', 'sum']);
+    expect(schema.$defs.histogram.properties.buckets.maxItems).toBe(32);
+    expect(schema.properties.mode.enum).toEqual(['raw_tp', 'tracepoint', 'fentry', 'test_run']);
+  });
+});
