@@ -638,6 +638,24 @@ static int snapshot(struct loader *ld, struct vh_snapshot *snap)
 	return 0;
 }
 
+/* CO-RE needs the kernel's BTF: a readable file that starts with BTF's magic. */
+static bool vmlinux_btf_ok(void)
+{
+	unsigned char magic[2];
+	FILE *f;
+	bool ok;
+
+	errno = 0;
+	f = fopen("/sys/kernel/btf/vmlinux", "rb");
+	if (!f)
+		return false;
+	ok = fread(magic, 1, 2, f) == 2 &&
+	     ((magic[0] == 0x9f && magic[1] == 0xeb) || (magic[0] == 0xeb && magic[1] == 0x9f));
+	fclose(f);
+	errno = 0;
+	return ok;
+}
+
 static double now_s(void)
 {
 	struct timespec ts;
@@ -665,9 +683,9 @@ int main(int argc, char **argv)
 	if (env.stop)
 		return stop_pinned();
 
-	if (access("/sys/kernel/btf/vmlinux", R_OK))
+	if (!vmlinux_btf_ok())
 		return die(VH_EXIT_NO_BTF, "/sys/kernel/btf/vmlinux: %s (kernel built "
-			   "without CONFIG_DEBUG_INFO_BTF?)", strerror(errno));
+			   "without CONFIG_DEBUG_INFO_BTF?)", errno ? strerror(errno) : "not BTF");
 	err = bpf_map_create(BPF_MAP_TYPE_ARRAY, "vh_probe", 4, 4, 1, NULL);
 	if (err < 0)
 		return die(errno_exit(errno), "bpf(): %s (needs CAP_BPF and CAP_PERFMON)",
