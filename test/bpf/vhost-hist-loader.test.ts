@@ -1,0 +1,206 @@
+// The vhost-hist loader on the host kernel: --json stream, pinning, takeover after SIGKILL,
+// --stop, and the distinct exit codes. The host has no vhost_net tracepoints, so raw_tp mode
+// is attached to a quiet host tracepoint (--raw-tp-names) and events are fed to the pinned
+// programs with BPF_PROG_TEST_RUN (vhost-hist-testrun --pinned). Needs root.
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, statfsSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { SnapshotStream, parseSnapshotLine, parseSnapshotLines, type LoaderSnapshot } from '../../src/loader/snapshot.js';
+
+const ROOT = new URL('../..', import.meta.url).pathname;
+const OUT = join(ROOT, 'bpf/.output');
+const LOADER = join(OUT, 'vhost-hist');
+const TESTRUN = join(OUT, 'vhost-hist-testrun');
+const BPFFS = '/sys/fs/bpf';
+const BPFFS_MAGIC = 0xcafe4a11;
+const QUIET_TP = ['--raw-tp-names', 'xdp_exception,xdp_exception'];
+
+const pinDir = `${BPFFS}/vhosttrace-test-loader-${process.pid}`;
+
+function sh(cmd: string, args: string[], input = '') {
+  return spawnSync(cmd, args, { input, encoding: 'utf8', maxBuffer: 1 << 24 });
+}
+
+/** Feeds events to the programs behind pinned links; returns what the pinned maps hold. */
+function feed(input: string): LoaderSnapshot {
+  const r = sh(TESTRUN, ['--pinned', pinDir], input);
+  if (r.status !== 0) throw new Error(`testrun --pinned: ${r.stderr}`);
+  return parseSnapshotLine(r.stdout.trim());
+}
+
+function rxCount(s: LoaderSnapshot): number {
+  return s.histograms.filter((e) => e.direction === 'rx').reduce((n, e) => n + e.packets.count, 0);
+}
+
+/** A running loader whose JSON lines can be awaited one by one. */
+function startLoader(args: string[]) {
+  const p = spawn(LOADER, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const stream = new SnapshotStream();
+  const lines: LoaderSnapshot[] = [];
+  let waiter: (() => void) | undefined;
+  let stderr = '';
+  let exited = false;
+  p.stdout.on('data', (d: Buffer) => {
+    lines.push(...stream.push(d.toString()));
+    waiter?.();
+  });
+  p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exit = new Promise<number | null>((resolve) =>
+    p.on('exit', (code) => {
+      exited = true;
+      waiter?.();
+      resolve(code);
+    }),
+  );
+  return {
+    async nextLine(): Promise<LoaderSnapshot> {
+      while (lines.length === 0) {
+        if (exited) throw new Error(`loader exited: ${stderr}`);
+        await new Promise<void>((resolve) => (waiter = resolve));
+      }
+      return lines.shift()!;
+    },
+    async kill(signal: NodeJS.Signals): Promise<number | null> {
+      if (!exited) p.kill(signal);
+      return exit;
+    },
+  };
+}
+
+beforeAll(() => {
+  const r = sh('flock', ['/tmp/vhosttrace-bpf-build.lock', 'make', '-s', '-C', join(ROOT, 'bpf')]);
+  if (r.status !== 0) throw new Error(`make -C bpf failed:\n${r.stdout}${r.stderr}`);
+  if (statfsSync(BPFFS).type !== BPFFS_MAGIC) {
+    const m = sh('mount', ['-t', 'bpf', 'bpf', BPFFS]);
+    if (m.status !== 0) throw new Error(`mount bpffs: ${m.stderr}`);
+  }
+}, 300_000);
+
+afterEach(() => {
+  sh(LOADER, ['--stop', '--pin-dir', pinDir]);
+});
+
+describe('vhost-hist --json', () => {
+  it('streams one parseable cumulative line per interval, then a last one at exit, with run-time stats', () => {
+    const r = sh(LOADER, ['--json', '-i', '0.2', '-d', '0.7', '--stats', ...QUIET_TP]);
+    expect(r.status, r.stderr).toBe(0);
+    const lines = parseSnapshotLines(r.stdout);
+    expect(lines.length).toBeGreaterThanOrEqual(3);
+    expect(lines.map((l) => l.seq)).toEqual(lines.map((_, i) => i));
+    for (const l of lines) {
+      expect(l.mode).toBe('raw_tp');
+      expect(l.kernel).toBe(sh('uname', ['-r']).stdout.trim());
+      expect(l.takeover).toBe(false);
+      expect(l.progStats?.map((p) => p.name)).toEqual(['vh_rx_raw', 'vh_tx_raw']);
+    }
+  });
+
+  it('reports the kernel run stats of its programs while it runs with --stats', async () => {
+    const loader = startLoader(['--json', '-i', '0.1', '--stats', '--pin-dir', pinDir, ...QUIET_TP]);
+    try {
+      await loader.nextLine();
+      feed('rx 2 3000 25\n');
+      let snap = await loader.nextLine();
+      while (rxCount(snap) < 25) snap = await loader.nextLine();
+      const rx = snap.progStats?.find((p) => p.name === 'vh_rx_raw');
+      expect(rx?.runCount).toBe(25);
+      expect(rx?.runTimeNs).toBeGreaterThan(0);
+    } finally {
+      await loader.kill('SIGTERM');
+    }
+  });
+});
+
+describe('pinning and takeover', () => {
+  it('loses no counts across SIGKILL: programs keep counting, a new loader takes over, --stop unpins', async () => {
+    const first = startLoader(['--json', '-i', '0.1', '--pin-dir', pinDir, ...QUIET_TP]);
+    await first.nextLine();
+    expect(existsSync(`${pinDir}/link_vh_rx_raw`)).toBe(true);
+
+    expect(rxCount(feed('rx 3 1500 10\n'))).toBe(10);
+    await first.kill('SIGKILL');
+    // Nobody reads the maps now; the pinned links keep the programs attached.
+    expect(rxCount(feed('rx 3 1500 5\ntx 1 60 2\n'))).toBe(15);
+
+    const second = sh(LOADER, ['--json', '-d', '0.05', '--pin-dir', pinDir]);
+    expect(second.status, second.stderr).toBe(0);
+    const snap = parseSnapshotLines(second.stdout).pop()!;
+    expect(snap.takeover).toBe(true);
+    expect(snap.mode).toBe('raw_tp');
+    expect(rxCount(snap)).toBe(15);
+    expect(snap.histograms.find((e) => e.direction === 'tx')?.bytes).toEqual({ count: 2, sum: 120, buckets: [0, 0, 0, 0, 0, 2] });
+
+    const stop = sh(LOADER, ['--stop', '--pin-dir', pinDir]);
+    expect(stop.status).toBe(0);
+    expect(stop.stderr).toMatch(/unpinned 8 objects/);
+    expect(existsSync(pinDir)).toBe(false);
+
+    // Started again after --stop: from zero.
+    const fresh = sh(LOADER, ['--json', '-d', '0.05', '--pin-dir', pinDir, ...QUIET_TP]);
+    const f = parseSnapshotLines(fresh.stdout).pop()!;
+    expect(f.takeover).toBe(false);
+    expect(f.histograms).toEqual([]);
+  });
+
+  it('without --pin leaves nothing behind', () => {
+    expect(sh(LOADER, ['--json', '-d', '0.05', ...QUIET_TP]).status).toBe(0);
+    expect(existsSync('/sys/fs/bpf/vhosttrace')).toBe(false);
+  });
+
+  it('--stop with nothing pinned is not an error', () => {
+    const r = sh(LOADER, ['--stop', '--pin-dir', `${pinDir}-none`]);
+    expect(r.status).toBe(0);
+    expect(r.stderr).toMatch(/nothing pinned/);
+  });
+});
+
+describe('exit codes', () => {
+  it('3: vhost_net tracepoints missing and no stock-mode targets (this host has no vhost_net)', () => {
+    const r = sh(LOADER, ['--json', '-d', '0.05']);
+    expect(r.status).toBe(3);
+    expect(r.stderr).toMatch(/no vhost_net tracepoints, and stock mode is not possible: handle_rx not in \/sys\/kernel\/btf\/vhost_net/);
+  });
+
+  it('3: --mode raw_tp with the tracepoints missing', () => {
+    const r = sh(LOADER, ['--json', '-d', '0.05', '--mode', 'raw_tp']);
+    expect(r.status).toBe(3);
+    expect(r.stderr).toMatch(/tracepoints missing/);
+  });
+
+  it('4: no BTF (an empty file bind-mounted over /sys/kernel/btf/vmlinux in a private mount namespace)', () => {
+    const empty = join(mkdtempSync(join(tmpdir(), 'vht-')), 'empty');
+    writeFileSync(empty, '');
+    const r = sh('unshare', ['-m', 'sh', '-c', `mount --bind ${empty} /sys/kernel/btf/vmlinux && exec ${LOADER} --json -d 0.05`]);
+    expect(r.status).toBe(4);
+    expect(r.stderr).toMatch(/\/sys\/kernel\/btf\/vmlinux: not BTF/);
+  });
+
+  it('5: no permission (run as nobody)', () => {
+    const r = sh('setpriv', ['--reuid', '65534', '--regid', '65534', '--clear-groups', LOADER, '--json', '-d', '0.05']);
+    expect(r.status).toBe(5);
+    expect(r.stderr).toMatch(/bpf\(\): Operation not permitted/);
+  });
+
+  it('6: pin dir not on bpffs', () => {
+    const r = sh(LOADER, ['--json', '-d', '0.05', '--pin-dir', join(tmpdir(), 'vhosttrace')]);
+    expect(r.status).toBe(6);
+    expect(r.stderr).toMatch(/is not on a bpf filesystem/);
+  });
+
+  it.skipIf(sh('which', ['bpftool']).status !== 0)('7: pinned state of another layout', () => {
+    sh('mkdir', ['-p', pinDir]);
+    const mk = sh('bpftool', ['map', 'create', `${pinDir}/meta`, 'type', 'array', 'key', '4', 'value', '24', 'entries', '1', 'name', 'meta']);
+    expect(mk.status, mk.stderr).toBe(0);
+    const r = sh(LOADER, ['--json', '-d', '0.05', '--pin-dir', pinDir]);
+    expect(r.status).toBe(7);
+    expect(r.stderr).toMatch(/holds layout 0, this loader needs 1: run --stop first/);
+  });
+
+  it('2: usage errors', () => {
+    expect(sh(LOADER, ['--json', '--text']).status).toBe(2);
+    expect(sh(LOADER, ['--mode', 'kprobe']).status).toBe(2);
+    expect(sh(LOADER, ['--interval', '0']).status).toBe(2);
+  });
+});
