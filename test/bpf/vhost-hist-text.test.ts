@@ -108,6 +108,51 @@ describe('--render-hist (C) against BCC print_log2_hist', () => {
   });
 });
 
+/** BCC's own Python renderer (Debian's python3-bpfcc), when installed. */
+const BCC_PY = '/usr/bin/python3';
+const hasBcc = spawnSync(BCC_PY, ['-c', 'import bcc.table'], { encoding: 'utf8' }).status === 0;
+
+function renderBcc(cases: readonly (readonly number[])[], label: string): string[] {
+  // vhosttrace slot k is BCC index k + 1; BCC's vals has 65 entries.
+  const script = [
+    'import io, json, sys, contextlib',
+    'from bcc.table import _print_log2_hist',
+    'out = []',
+    'for counts in json.load(sys.stdin):',
+    '    vals = [0] * 65',
+    '    for k, n in enumerate(counts): vals[k + 1] = n',
+    '    buf = io.StringIO()',
+    '    with contextlib.redirect_stdout(buf): _print_log2_hist(vals, sys.argv[1], None)',
+    '    out.append(buf.getvalue())',
+    'json.dump(out, sys.stdout)',
+  ].join('\n');
+  const r = spawnSync(BCC_PY, ['-c', script, label], { input: JSON.stringify(cases), encoding: 'utf8', maxBuffer: 1 << 24 });
+  if (r.status !== 0) throw new Error(`bcc: ${r.stderr}`);
+  return JSON.parse(r.stdout) as string[];
+}
+
+describe.skipIf(!hasBcc)('--render-hist (C) against BCC\'s own print_log2_hist (python3-bpfcc)', () => {
+  it('prints what bcc.table._print_log2_hist prints for the seed, edge cases and 200 random histograms', () => {
+    const rnd = lcg(7);
+    const cases: number[][] = [
+      SEED.rxPackets, SEED.rxBytes, SEED.txPackets, SEED.txBytes,
+      [], [7], [40, 39, 1], [41, 1],
+      [...Array<number>(31).fill(0), 1],
+      [...Array<number>(32).fill(0), 1],
+      [2, ...Array<number>(39).fill(0), 1],
+      [...Array<number>(63).fill(0), 3],
+      [123456789, 1],
+    ];
+    for (let n = 0; n < 200; n++) {
+      const len = 1 + Math.floor(rnd() * 64);
+      const scale = 10 ** Math.floor(rnd() * 10);
+      cases.push(Array.from({ length: len }, () => (rnd() < 0.3 ? 0 : Math.floor(rnd() * scale))));
+    }
+    const bcc = renderBcc(cases, 'total len');
+    cases.forEach((c, i) => expect(renderC(c, 'total len'), JSON.stringify(c)).toBe(bcc[i]));
+  });
+});
+
 describe('--text end to end: the seed\'s counts through the real programs', () => {
   it('prints what the seed\'s BCC script prints, and the article\'s output once its blank lines are collapsed', () => {
     const input = `${eventsFor('rx', SEED.rxPackets, SEED.rxBytes)}\n${eventsFor('tx', SEED.txPackets, SEED.txBytes)}\n`;
