@@ -256,11 +256,14 @@ static int open_packet_socket(int ifindex)
 		.sll_protocol = htons(ETH_P_ALL),
 		.sll_ifindex = ifindex,
 	};
-	int one = 1;
+	int one = 1, rcvbuf = 64 << 20;
 	int s = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK, htons(ETH_P_ALL));
 
 	if (s < 0)
 		die("packet socket");
+	/* Room for a whole batch of jumbo frames between two drains. */
+	if (setsockopt(s, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0)
+		die("SO_RCVBUFFORCE");
 	if (bind(s, (struct sockaddr *)&sll, sizeof(sll)) < 0)
 		die("bind packet socket");
 	/* Straight to the tap's xmit: each sendto() is queued when it returns. */
@@ -593,8 +596,14 @@ int main(int argc, char **argv)
 		       batches[b].bytes);
 	printf("],\"tap\":\"%s\",\"features\":\"0x%llx\",", ifname,
 	       (unsigned long long)features);
-	if (o.tx)
-		printf("\"tap_seen\":%ld,", tap_seen);
+	if (o.tx) {
+		struct tpacket_stats st = { 0 };
+		socklen_t sl = sizeof(st);
+
+		if (getsockopt(psock, SOL_PACKET, PACKET_STATISTICS, &st, &sl) < 0)
+			die("PACKET_STATISTICS");
+		printf("\"tap_seen\":%ld,\"tap_socket_drops\":%u,", tap_seen, st.tp_drops);
+	}
 	printf("\"foreign_frames\":%ld,\"elapsed_ms\":%ld}\n", foreign, now_ms() - started);
 
 	close(vhost);
