@@ -24,6 +24,19 @@ const char *vh_mode_name(enum vh_mode mode)
 	return "unknown";
 }
 
+int vh_parse_cache_mode(const char *s, enum vh_cache_mode *mode)
+{
+	if (!strcmp(s, "percpu"))
+		*mode = VH_CACHE_PERCPU;
+	else if (!strcmp(s, "task"))
+		*mode = VH_CACHE_TASK;
+	else if (!strcmp(s, "none"))
+		*mode = VH_CACHE_NONE;
+	else
+		return -EINVAL;
+	return 0;
+}
+
 /*
  * BCC's _stars(): as many '*' as floor(width * val / val_max), at most width,
  * left-justified in a field of width characters.

@@ -89,5 +89,6 @@ void vh_print_json(FILE *out, const struct vh_json_ctx *ctx,
 		   const struct vh_snapshot *snap);
 
 const char *vh_mode_name(enum vh_mode mode);
+int vh_parse_cache_mode(const char *s, enum vh_cache_mode *mode);
 
 #endif /* VH_COMMON_H */

@@ -13,9 +13,9 @@
  *                                 (args 4, 5, 6), exit=fexit test5; each
  *                                 run is one event of 5 packets, 6 bytes
  *
- * Options: --pinned DIR (run the programs behind DIR/link_vh_{rx,tx}_raw
+ * Options: --cache percpu|task|none, --pinned DIR (run the programs behind DIR/link_vh_{rx,tx}_raw
  *          and read DIR's maps instead of loading a fresh copy),
- *          --text (print the seed's text instead of JSON), --no-cgroup, --no-cache, --max-cgroups N, --cpu N,
+ *          --text (print the seed's text instead of JSON), --no-cgroup, --max-cgroups N, --cpu N,
  *          --load-all (also load the classic tracepoint programs),
  *          --stock (load the stock-mode programs, retargeted).
  */
@@ -118,7 +118,7 @@ int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "no-cgroup", no_argument, NULL, 'C' },
-		{ "no-cache", no_argument, NULL, 'N' },
+		{ "cache", required_argument, NULL, 'N' },
 		{ "max-cgroups", required_argument, NULL, 'm' },
 		{ "cpu", required_argument, NULL, 'c' },
 		{ "load-all", no_argument, NULL, 'a' },
@@ -127,7 +127,8 @@ int main(int argc, char **argv)
 		{ "text", no_argument, NULL, 't' },
 		{ 0 },
 	};
-	bool per_cgroup = true, cache = true, load_all = false, stock = false;
+	bool per_cgroup = true, load_all = false, stock = false;
+	enum vh_cache_mode cache = VH_CACHE_PERCPU;
 	struct bpf_link *links[3] = { 0 };
 	__u32 max_cgroups = VH_DEFAULT_MAX_CGROUPS;
 	struct vhost_hist_bpf *skel = NULL;
@@ -145,7 +146,10 @@ int main(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'C': per_cgroup = false; break;
-		case 'N': cache = false; break;
+		case 'N':
+			if (vh_parse_cache_mode(optarg, &cache))
+				return VH_EXIT_USAGE;
+			break;
 		case 'm': max_cgroups = strtoul(optarg, NULL, 0); break;
 		case 'c': cpu = atoi(optarg); break;
 		case 'a': load_all = true; break;
@@ -184,7 +188,7 @@ int main(int argc, char **argv)
 			return VH_EXIT_ERROR;
 		}
 		skel->rodata->per_cgroup = per_cgroup;
-		skel->rodata->cache_slots = cache;
+		skel->rodata->cache_mode = cache;
 		skel->rodata->max_cgroups = max_cgroups;
 		bpf_map__set_max_entries(skel->maps.hists, (max_cgroups + 1) * VH_NR_DIRS);
 		bpf_map__set_max_entries(skel->maps.cgroup_slots, max_cgroups);

@@ -20,7 +20,7 @@
 
 /* Knobs, set by the loader before load (the verifier prunes dead branches). */
 const volatile bool per_cgroup = true;		/* key by cgroup at all */
-const volatile bool cache_slots = true;		/* task-storage slot cache */
+const volatile __u32 cache_mode = VH_CACHE_PERCPU;	/* enum vh_cache_mode */
 const volatile __u32 max_cgroups = VH_DEFAULT_MAX_CGROUPS;
 
 struct {
@@ -59,6 +59,14 @@ struct {
 	__type(key, int);
 	__type(value, struct vh_task);
 } task_state SEC(".maps");
+
+/* Per-CPU direct-mapped cache cgroup id -> slot (VH_CACHE_PERCPU). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct vh_slot_cache);
+} slot_cache SEC(".maps");
 
 /* Written by the loader only; pinned so a successor knows the layout. */
 struct {
@@ -122,18 +130,49 @@ refused:
 	return max_cgroups;
 }
 
+/* The cgroup v2 id of current, as bpf_get_current_cgroup_id() computes it, by BTF loads. */
+static __always_inline __u64 vh_current_cgroup_id(void)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+
+	return task->cgroups->dfl_cgrp->kn->id;
+}
+
 static __always_inline __u32 vh_current_slot(void)
 {
+	struct vh_slot_cache_entry *e;
+	struct vh_slot_cache *c;
 	struct task_struct *task;
 	struct vh_task *st;
-	__u64 cset;
-	__u32 slot;
+	__u32 zero = 0, slot;
+	__u64 cgid, cset;
 
 	if (!per_cgroup)
 		return max_cgroups;
-	if (!cache_slots)
+
+	if (cache_mode == VH_CACHE_PERCPU) {
+		/*
+		 * Exact: cgroup ids are never reused, and a slot, once given to a
+		 * cgroup id, stays its own while the maps live.
+		 */
+		cgid = vh_current_cgroup_id();
+		c = bpf_map_lookup_elem(&slot_cache, &zero);
+		if (!c)
+			return vh_slot_of_cgroup(cgid);
+		e = &c->e[cgid & (VH_SLOT_CACHE_WAYS - 1)];
+		if (e->cgid == cgid)
+			return e->slot;
+		vh_count(VH_CNT_SLOW_PATH);
+		slot = vh_slot_of_cgroup(cgid);
+		e->cgid = cgid;
+		e->slot = slot;
+		return slot;
+	}
+
+	if (cache_mode == VH_CACHE_NONE)
 		return vh_slot_of_cgroup(bpf_get_current_cgroup_id());
 
+	/* VH_CACHE_TASK: each task caches its slot, keyed by its css_set. */
 	task = bpf_get_current_task_btf();
 	st = bpf_task_storage_get(&task_state, task, 0,
 				  BPF_LOCAL_STORAGE_GET_F_CREATE);

@@ -40,7 +40,7 @@ static struct env {
 	bool stop;
 	bool stats;
 	bool per_cgroup;
-	bool cache;
+	enum vh_cache_mode cache;
 	bool verbose;
 	const char *pin_dir;
 	const char *render_label;
@@ -51,7 +51,7 @@ static struct env {
 	__u32 max_cgroups;
 } env = {
 	.per_cgroup = true,
-	.cache = true,
+	.cache = VH_CACHE_PERCPU,
 	.pin_dir = VH_DEFAULT_PIN_DIR,
 	.interval = 1.0,
 	.max_cgroups = VH_DEFAULT_MAX_CGROUPS,
@@ -73,7 +73,8 @@ static const char usage[] =
 "  --stop               unpin everything under the pin dir and exit\n"
 "  --max-cgroups N      cgroups kept apart (default 128; more go to cgroup 0)\n"
 "  --no-cgroup          do not key by cgroup (everything under cgroup 0)\n"
-"  --no-cache           look the cgroup up on every event (benchmark only)\n"
+"  --cache KIND         how programs find a cgroup's slot: percpu (default),\n"
+"                       task (task storage) or none (benchmarks)\n"
 "  --stats              enable BPF run-time stats, report them in JSON\n"
 "  --raw-tp-names RX,TX attach raw_tp mode to these tracepoints instead\n"
 "                       (tests and benchmarks)\n"
@@ -131,7 +132,7 @@ static int parse_args(int argc, char **argv)
 		{ "stop", no_argument, NULL, 'S' },
 		{ "max-cgroups", required_argument, NULL, 'm' },
 		{ "no-cgroup", no_argument, NULL, 'C' },
-		{ "no-cache", no_argument, NULL, 'N' },
+		{ "cache", required_argument, NULL, 'N' },
 		{ "stats", no_argument, NULL, 's' },
 		{ "render-hist", required_argument, NULL, 'R' },
 		{ "raw-tp-names", required_argument, NULL, 'T' },
@@ -150,7 +151,10 @@ static int parse_args(int argc, char **argv)
 		case 'P': env.pin_dir = optarg; env.pin = true; break;
 		case 'S': env.stop = true; break;
 		case 'C': env.per_cgroup = false; break;
-		case 'N': env.cache = false; break;
+		case 'N':
+			if (vh_parse_cache_mode(optarg, &env.cache))
+				return die(VH_EXIT_USAGE, "--cache wants percpu, task or none: %s", optarg);
+			break;
 		case 's': env.stats = true; break;
 		case 'R': env.render_label = optarg; break;
 		case 'v': env.verbose = true; break;
@@ -419,7 +423,7 @@ static int load_mode(struct loader *ld, enum vh_mode mode)
 	if (!skel)
 		return -errno;
 	skel->rodata->per_cgroup = env.per_cgroup;
-	skel->rodata->cache_slots = env.cache;
+	skel->rodata->cache_mode = env.cache;
 	skel->rodata->max_cgroups = env.max_cgroups;
 	bpf_map__set_max_entries(skel->maps.hists, (env.max_cgroups + 1) * VH_NR_DIRS);
 	bpf_map__set_max_entries(skel->maps.cgroup_slots, env.max_cgroups);

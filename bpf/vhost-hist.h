@@ -44,6 +44,25 @@ struct vh_task {
 	__u32 stock_bytes;
 };
 
+/* How the per-VM programs find the histogram slot of the current task. */
+enum vh_cache_mode {
+	VH_CACHE_PERCPU = 0,	/* per-CPU cache cgroup id -> slot (default) */
+	VH_CACHE_TASK,		/* task local storage, validated by css_set */
+	VH_CACHE_NONE,		/* cgroup id + hash lookup on every event */
+};
+
+#define VH_SLOT_CACHE_WAYS	16
+
+struct vh_slot_cache_entry {
+	__u64 cgid;		/* 0: empty (no cgroup has id 0) */
+	__u32 slot;
+	__u32 pad;
+};
+
+struct vh_slot_cache {
+	struct vh_slot_cache_entry e[VH_SLOT_CACHE_WAYS];
+};
+
 /* Indices of the global counters array (`counters`, per-CPU). */
 enum vh_counter {
 	VH_CNT_KEYS_REFUSED = 0,	/* new cgroups that did not fit */

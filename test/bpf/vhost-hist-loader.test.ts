@@ -134,7 +134,7 @@ describe('pinning and takeover', () => {
 
     const stop = sh(LOADER, ['--stop', '--pin-dir', pinDir]);
     expect(stop.status).toBe(0);
-    expect(stop.stderr).toMatch(/unpinned 8 objects/);
+    expect(stop.stderr).toMatch(/unpinned 9 objects/);
     expect(existsSync(pinDir)).toBe(false);
 
     // Started again after --stop: from zero.

@@ -1,0 +1,102 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Reference programs for bench/bpf-bench.c, measured side by side with the
+ * vhost-hist programs on the same hook:
+ *
+ * - bench_empty: an empty raw_tp program, the floor of what any program costs.
+ * - bench_seed_tp / bench_seed_raw: the seed article's program as BCC builds it.
+ *   BPF_HISTOGRAM(name) is BPF_TABLE("histogram", int, u64, name, 64): a shared
+ *   64-slot array; `name.increment(bpf_log2l(v))` becomes a lookup and a
+ *   non-atomic `(*leaf) += 1`. bench_seed_tp reads the classic tracepoint
+ *   record (u64 header, int packets, int total_length) as the seed does;
+ *   bench_seed_raw is the same body for raw_tp, so BPF_PROG_TEST_RUN can drive
+ *   it from two CPUs at once.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#define BCC_HIST_SLOTS 64
+
+#define BCC_HISTOGRAM(name)					\
+	struct {						\
+		__uint(type, BPF_MAP_TYPE_ARRAY);		\
+		__uint(max_entries, BCC_HIST_SLOTS);		\
+		__type(key, int);				\
+		__type(value, __u64);				\
+	} name SEC(".maps")
+
+BCC_HISTOGRAM(rx_pkts_hist);
+BCC_HISTOGRAM(rx_len_hist);
+
+/* BCC's bpf_log2l(): floor(log2(v)) + 1 for v >= 1, and 1 for v == 0. */
+static __always_inline unsigned int bcc_log2(unsigned int v)
+{
+	unsigned int r, shift;
+
+	r = (v > 0xFFFF) << 4;
+	v >>= r;
+	shift = (v > 0xFF) << 3;
+	v >>= shift;
+	r |= shift;
+	shift = (v > 0xF) << 2;
+	v >>= shift;
+	r |= shift;
+	shift = (v > 0x3) << 1;
+	v >>= shift;
+	r |= shift;
+	r |= (v >> 1);
+	return r;
+}
+
+static __always_inline unsigned int bcc_log2l(unsigned long v)
+{
+	unsigned int hi = v >> 32;
+
+	if (hi)
+		return bcc_log2(hi) + 32 + 1;
+	return bcc_log2(v) + 1;
+}
+
+static __always_inline void bcc_increment(void *map, int key)
+{
+	__u64 *leaf = bpf_map_lookup_elem(map, &key);
+
+	if (leaf)
+		(*leaf) += 1;
+}
+
+static __always_inline void seed_rx_end(int packets, int total_length)
+{
+	/* The seed passes ints to bpf_log2l(unsigned long): sign-extended. */
+	bcc_increment(&rx_pkts_hist, bcc_log2l(packets));
+	bcc_increment(&rx_len_hist, bcc_log2l(total_length));
+}
+
+struct seed_ktp_args {
+	__u64 unused;
+	int packets;
+	int total_length;
+};
+
+SEC("tracepoint")
+int bench_seed_tp(struct seed_ktp_args *args)
+{
+	seed_rx_end(args->packets, args->total_length);
+	return 0;
+}
+
+SEC("raw_tp")
+int BPF_PROG(bench_seed_raw, int packets, int total_length)
+{
+	seed_rx_end(packets, total_length);
+	return 0;
+}
+
+SEC("raw_tp")
+int bench_empty(void *ctx)
+{
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";

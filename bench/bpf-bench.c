@@ -1,0 +1,359 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * bpf-bench: per-event cost of the vhost-hist programs on the host, next to an
+ * empty raw_tp program and the seed article's BCC program, all on the same
+ * hook (raw_syscalls:sys_enter) driven by a getppid() loop. Built by
+ * `make -C bpf bench`; run as root. Results: docs/benchmarks.md, section bpf.
+ *
+ * 1. Side by side, kernel run-time stats on (BPF_ENABLE_STATS): every program
+ *    attached at once, ns per run = run_time_ns / run_cnt.
+ * 2. Added cost with stats off: the loop timed with one program attached,
+ *    minus the loop with none (medians of interleaved rounds).
+ * 3. Exactness under concurrency: BPF_PROG_TEST_RUN from two threads pinned to
+ *    two CPUs, the seed's shared array against the per-CPU vhost-hist maps.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "vh-common.h"
+#include "vhost-hist.skel.h"
+#include "bpf-bench.skel.h"
+
+enum variant {
+	V_EMPTY,	/* empty raw_tp */
+	V_SEED,		/* seed's BCC program, classic tracepoint */
+	V_VH_CACHED,	/* vhost-hist per-VM, per-CPU slot cache (default) */
+	V_VH_TASK,	/* vhost-hist per-VM, task-storage slot cache */
+	V_VH_LOOKUP,	/* vhost-hist per-VM, cgroup id + hash lookup per event */
+	V_VH_NOKEY,	/* vhost-hist without per-VM keying */
+	V_VH_TP,	/* vhost-hist per-VM cached, on the classic tracepoint */
+	V_NR,
+};
+
+static const char *const variant_name[V_NR] = {
+	"empty raw_tp",
+	"seed (BCC, tracepoint)",
+	"vhost-hist per-VM, per-CPU slot cache (raw_tp)",
+	"vhost-hist per-VM, task-storage slot cache (raw_tp)",
+	"vhost-hist per-VM, lookup per event (raw_tp)",
+	"vhost-hist no per-VM key (raw_tp)",
+	"vhost-hist per-VM, per-CPU slot cache (tracepoint)",
+};
+
+struct bench {
+	struct bpf_bench_bpf *ref;
+	struct vhost_hist_bpf *vh[4];	/* percpu, task, none, no key */
+	struct bpf_program *prog[V_NR];
+	struct bpf_link *link[V_NR];
+};
+
+static unsigned long events = 2000000;
+static int rounds = 5;
+static unsigned long race_events = 1000000;
+
+static int quiet_print(enum libbpf_print_level level, const char *fmt, va_list args)
+{
+	return level == LIBBPF_DEBUG ? 0 : vfprintf(stderr, fmt, args);
+}
+
+static double now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e9 + ts.tv_nsec;
+}
+
+static void loop(unsigned long n)
+{
+	for (unsigned long i = 0; i < n; i++)
+		syscall(SYS_getppid);
+}
+
+static struct vhost_hist_bpf *load_vh(bool per_cgroup, enum vh_cache_mode cache, bool with_tp)
+{
+	struct vhost_hist_bpf *s = vhost_hist_bpf__open();
+	struct bpf_program *p;
+
+	if (!s)
+		return NULL;
+	s->rodata->per_cgroup = per_cgroup;
+	s->rodata->cache_mode = cache;
+	bpf_object__for_each_program(p, s->obj)
+		bpf_program__set_autoload(p, false);
+	bpf_program__set_autoload(s->progs.vh_rx_raw, true);
+	bpf_program__set_autoload(s->progs.vh_rx_tp, with_tp);
+	if (vhost_hist_bpf__load(s)) {
+		vhost_hist_bpf__destroy(s);
+		return NULL;
+	}
+	return s;
+}
+
+static int load_all(struct bench *b)
+{
+	b->ref = bpf_bench_bpf__open_and_load();
+	b->vh[0] = load_vh(true, VH_CACHE_PERCPU, true);
+	b->vh[1] = load_vh(true, VH_CACHE_TASK, false);
+	b->vh[2] = load_vh(true, VH_CACHE_NONE, false);
+	b->vh[3] = load_vh(false, VH_CACHE_PERCPU, false);
+	if (!b->ref || !b->vh[0] || !b->vh[1] || !b->vh[2] || !b->vh[3])
+		return -1;
+	b->prog[V_EMPTY] = b->ref->progs.bench_empty;
+	b->prog[V_SEED] = b->ref->progs.bench_seed_tp;
+	b->prog[V_VH_CACHED] = b->vh[0]->progs.vh_rx_raw;
+	b->prog[V_VH_TASK] = b->vh[1]->progs.vh_rx_raw;
+	b->prog[V_VH_LOOKUP] = b->vh[2]->progs.vh_rx_raw;
+	b->prog[V_VH_NOKEY] = b->vh[3]->progs.vh_rx_raw;
+	b->prog[V_VH_TP] = b->vh[0]->progs.vh_rx_tp;
+	return 0;
+}
+
+static int attach(struct bench *b, int v)
+{
+	if (v == V_SEED || v == V_VH_TP)
+		b->link[v] = bpf_program__attach_tracepoint(b->prog[v], "raw_syscalls", "sys_enter");
+	else
+		b->link[v] = bpf_program__attach_raw_tracepoint(b->prog[v], "sys_enter");
+	return b->link[v] ? 0 : -errno;
+}
+
+static void detach(struct bench *b, int v)
+{
+	bpf_link__destroy(b->link[v]);
+	b->link[v] = NULL;
+}
+
+static void prog_stats(struct bpf_program *p, __u64 *cnt, __u64 *ns)
+{
+	struct bpf_prog_info info;
+	__u32 len = sizeof(info);
+
+	memset(&info, 0, sizeof(info));
+	*cnt = *ns = 0;
+	if (!bpf_obj_get_info_by_fd(bpf_program__fd(p), &info, &len)) {
+		*cnt = info.run_cnt;
+		*ns = info.run_time_ns;
+	}
+}
+
+static int side_by_side(struct bench *b)
+{
+	__u64 c0[V_NR], t0[V_NR], c1, t1;
+	double base = 0, per;
+	int fd, v;
+
+	fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+	if (fd < 0) {
+		fprintf(stderr, "BPF_ENABLE_STATS: %s\n", strerror(errno));
+		return -1;
+	}
+	for (v = 0; v < V_NR; v++)
+		if (attach(b, v))
+			return -1;
+	for (v = 0; v < V_NR; v++)
+		prog_stats(b->prog[v], &c0[v], &t0[v]);
+	loop(events);
+	printf("## 1. Side by side on raw_syscalls:sys_enter, kernel run-time stats on\n\n");
+	printf("%lu getppid() calls; every program sees the same events (all syscalls of the host).\n\n",
+	       events);
+	printf("| program | runs | ns/run | x empty |\n|---|---:|---:|---:|\n");
+	for (v = 0; v < V_NR; v++) {
+		prog_stats(b->prog[v], &c1, &t1);
+		per = c1 > c0[v] ? (double)(t1 - t0[v]) / (c1 - c0[v]) : 0;
+		if (v == V_EMPTY)
+			base = per;
+		printf("| %s | %llu | %.1f | %.2f |\n", variant_name[v],
+		       (unsigned long long)(c1 - c0[v]), per, base ? per / base : 0);
+	}
+	for (v = 0; v < V_NR; v++)
+		detach(b, v);
+	close(fd);
+	return 0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int added_cost(struct bench *b)
+{
+	double *t[V_NR + 1], t0, med[V_NR + 1];
+	int r, v;
+
+	for (v = 0; v <= V_NR; v++)
+		t[v] = calloc(rounds, sizeof(double));
+	loop(events / 10);	/* warm up */
+	for (r = 0; r < rounds; r++) {
+		/* Index V_NR: nothing attached. Interleaved, so drift hits all alike. */
+		for (v = 0; v <= V_NR; v++) {
+			if (v < V_NR && attach(b, v))
+				return -1;
+			t0 = now_ns();
+			loop(events);
+			t[v][r] = (now_ns() - t0) / events;
+			if (v < V_NR)
+				detach(b, v);
+		}
+	}
+	for (v = 0; v <= V_NR; v++) {
+		qsort(t[v], rounds, sizeof(double), cmp_double);
+		med[v] = t[v][rounds / 2];
+	}
+	printf("\n## 2. Added cost per event, stats off\n\n");
+	printf("getppid() loop of %lu calls, median of %d interleaved rounds; "
+	       "nothing attached: %.1f ns/call.\n\n", events, rounds, med[V_NR]);
+	printf("| program | ns/call | added ns/event |\n|---|---:|---:|\n");
+	for (v = 0; v < V_NR; v++)
+		printf("| %s | %.1f | %+.1f |\n", variant_name[v], med[v], med[v] - med[V_NR]);
+	for (v = 0; v <= V_NR; v++)
+		free(t[v]);
+	return 0;
+}
+
+struct race_arg {
+	int cpu;
+	int prog_fd;
+	int err;
+};
+
+static void *race_thread(void *p)
+{
+	struct race_arg *a = p;
+	__u64 ctx[2] = { 1, 64 };
+	cpu_set_t set;
+	LIBBPF_OPTS(bpf_test_run_opts, opts,
+		.ctx_in = ctx,
+		.ctx_size_in = sizeof(ctx),
+		.flags = BPF_F_TEST_RUN_ON_CPU,
+		.cpu = a->cpu,
+	);
+
+	CPU_ZERO(&set);
+	CPU_SET(a->cpu, &set);
+	pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+	for (unsigned long i = 0; i < race_events; i++) {
+		if (bpf_prog_test_run_opts(a->prog_fd, &opts)) {
+			a->err = -errno;
+			break;
+		}
+	}
+	return NULL;
+}
+
+static int race_run(int prog_fd, int ncpu)
+{
+	pthread_t th[2];
+	struct race_arg a[2];
+	int i;
+
+	for (i = 0; i < ncpu; i++) {
+		a[i] = (struct race_arg){ .cpu = i, .prog_fd = prog_fd };
+		pthread_create(&th[i], NULL, race_thread, &a[i]);
+	}
+	for (i = 0; i < ncpu; i++)
+		pthread_join(th[i], NULL);
+	for (i = 0; i < ncpu; i++)
+		if (a[i].err)
+			return a[i].err;
+	return 0;
+}
+
+static int race(struct bench *b)
+{
+	int ncpu = libbpf_num_possible_cpus() >= 2 ? 2 : 1, err, k;
+	struct vh_maps maps;
+	struct vh_snapshot snap;
+	__u64 seed_total = 0, v, vh_total = 0;
+	struct vhost_hist_bpf *vh = load_vh(false, VH_CACHE_PERCPU, false);
+
+	if (!vh)
+		return -1;
+	/* Sections 1 and 2 counted into the same array: count the difference. */
+	for (k = 0; k < 64; k++)
+		if (!bpf_map_lookup_elem(bpf_map__fd(b->ref->maps.rx_pkts_hist), &k, &v))
+			seed_total -= v;
+	err = race_run(bpf_program__fd(b->ref->progs.bench_seed_raw), ncpu);
+	if (err)
+		return err;
+	for (k = 0; k < 64; k++)
+		if (!bpf_map_lookup_elem(bpf_map__fd(b->ref->maps.rx_pkts_hist), &k, &v))
+			seed_total += v;
+	err = race_run(bpf_program__fd(vh->progs.vh_rx_raw), ncpu);
+	if (err)
+		return err;
+	maps = (struct vh_maps){
+		.hists_fd = bpf_map__fd(vh->maps.hists),
+		.cgroup_slots_fd = bpf_map__fd(vh->maps.cgroup_slots),
+		.counters_fd = bpf_map__fd(vh->maps.counters),
+		.max_cgroups = VH_DEFAULT_MAX_CGROUPS,
+	};
+	if (vh_read_snapshot(&maps, &snap))
+		return -1;
+	for (k = 0; k < snap.nr_entries; k++)
+		vh_total += snap.entries[k].h.count;
+	vh_free_snapshot(&snap);
+	vhost_hist_bpf__destroy(vh);
+
+	printf("\n## 3. Exactness under concurrency\n\n");
+	printf("BPF_PROG_TEST_RUN from %d threads pinned to %d CPUs, %lu events each.\n\n",
+	       ncpu, ncpu, race_events);
+	printf("| program | events sent | events counted | lost |\n|---|---:|---:|---:|\n");
+	printf("| seed (BCC shared array, non-atomic +=) | %lu | %llu | %lld |\n",
+	       ncpu * race_events, (unsigned long long)seed_total,
+	       (long long)(ncpu * race_events) - (long long)seed_total);
+	printf("| vhost-hist (per-CPU array) | %lu | %llu | %lld |\n",
+	       ncpu * race_events, (unsigned long long)vh_total,
+	       (long long)(ncpu * race_events) - (long long)vh_total);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "events", required_argument, NULL, 'n' },
+		{ "rounds", required_argument, NULL, 'r' },
+		{ "race-events", required_argument, NULL, 'R' },
+		{ 0 },
+	};
+	struct bench b = { 0 };
+	int opt, v;
+
+	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'n': events = strtoul(optarg, NULL, 10); break;
+		case 'r': rounds = atoi(optarg); break;
+		case 'R': race_events = strtoul(optarg, NULL, 10); break;
+		default:
+			fprintf(stderr, "usage: bpf-bench [--events N] [--rounds R] [--race-events N]\n");
+			return 2;
+		}
+	}
+	if (!events || rounds < 1)
+		return 2;
+	libbpf_set_print(quiet_print);
+	if (load_all(&b)) {
+		fprintf(stderr, "bpf-bench: load failed: %s\n", strerror(errno));
+		return 1;
+	}
+	if (side_by_side(&b) || added_cost(&b) || race(&b)) {
+		fprintf(stderr, "bpf-bench: %s\n", strerror(errno));
+		return 1;
+	}
+	for (v = 0; v < 4; v++)
+		vhost_hist_bpf__destroy(b.vh[v]);
+	bpf_bench_bpf__destroy(b.ref);
+	return 0;
+}
