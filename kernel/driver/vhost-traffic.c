@@ -16,7 +16,10 @@
  * RX: B frames are sent into the tap through a packet socket (bypassing the
  * qdisc) while the RX ring is empty, so they wait in the tap's queue; then B
  * buffers are published at once and kicked. The used ring gives back each
- * frame with its length, and every frame's payload is checked.
+ * frame with its length, and every frame's payload is checked. With --post P
+ * the buffers go out P at a time, each lot once the last is used: vhost then
+ * runs out of buffers with frames still waiting, the RX ring starvation a
+ * slow guest causes, and each of those runs ends by handle_rx's "goto out".
  *
  * Because each batch is published in one store and nothing else is posted
  * until it is done, vhost-net handles a batch in one run of its handler,
@@ -84,6 +87,7 @@ struct options {
 	bool tx;
 	long frames;
 	int batch;
+	int post;
 	int sizes[MAX_SIZES];
 	int nsizes;
 	unsigned int ring;
@@ -119,9 +123,12 @@ static void usage(int status)
 {
 	fprintf(status ? stderr : stdout,
 		"usage: vhost-traffic --tx|--rx --frames N --batch B --sizes S[,S...]\n"
-		"                     [--ring NUM] [--ifname NAME]\n"
+		"                     [--ring NUM] [--post P] [--ifname NAME]\n"
 		"Frame sizes are Ethernet frame lengths without FCS (%d..9014), used\n"
-		"in turn. Prints one JSON object describing what was moved.\n",
+		"in turn. --post (RX only): the frames of a batch wait in the tap and\n"
+		"the RX buffers for them are posted P at a time, each lot once the\n"
+		"last is used, so vhost runs out of buffers P frames in (default: B).\n"
+		"Prints one JSON object describing what was moved.\n",
 		MIN_FRAME);
 	exit(status);
 }
@@ -411,6 +418,7 @@ static void parse_options(struct options *o, int argc, char **argv)
 		{ "batch", required_argument, NULL, 'b' },
 		{ "sizes", required_argument, NULL, 's' },
 		{ "ring", required_argument, NULL, 'q' },
+		{ "post", required_argument, NULL, 'p' },
 		{ "ifname", required_argument, NULL, 'i' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
@@ -428,6 +436,7 @@ static void parse_options(struct options *o, int argc, char **argv)
 		case 'b': o->batch = atoi(optarg); break;
 		case 's': parse_sizes(o, optarg); break;
 		case 'q': o->ring = (unsigned int)atoi(optarg); break;
+		case 'p': o->post = atoi(optarg); break;
 		case 'i': o->ifname = optarg; break;
 		case 'h': usage(0); break;
 		default: usage(2);
@@ -437,6 +446,10 @@ static void parse_options(struct options *o, int argc, char **argv)
 		usage(2);
 	if (o->ring < 2 || o->ring > 32768 || (o->ring & (o->ring - 1)))
 		usage(2);
+	if (o->post < 0 || (o->post && o->tx))
+		usage(2);
+	if (!o->post || o->post > o->batch)
+		o->post = o->batch;
 	if ((unsigned int)o->batch > o->ring) {
 		fprintf(stderr, "vhost-traffic: --batch must not exceed --ring\n");
 		exit(2);
@@ -544,8 +557,13 @@ int main(int argc, char **argv)
 				lens[i] = (int)slot_size;
 			}
 		}
-		post(q, n, lens, !o.tx);
-		got = wait_used(q, used);
+		/* RX may hand out buffers fewer at a time than the frames waiting. */
+		for (got = 0, i = 0; i < n; i += o.post) {
+			int k = n - i < o.post ? n - i : o.post;
+
+			post(q, k, lens + i, !o.tx);
+			got += wait_used(q, used + got);
+		}
 		if (got != n) {
 			errno = 0;
 			die("batch %ld: %d buffers used, %d posted", b, got, n);
@@ -586,8 +604,9 @@ int main(int argc, char **argv)
 	}
 
 	printf("{\"direction\":\"%s\",\"frames\":%ld,\"bytes\":%ld,\"frame_bytes\":%ld,"
-	       "\"vnet_hdr_len\":%d,\"batch\":%d,\"ring\":%u,\"sizes\":[",
-	       o.tx ? "tx" : "rx", seq, total_bytes, frame_bytes, VNET_HDR_LEN, o.batch, o.ring);
+	       "\"vnet_hdr_len\":%d,\"batch\":%d,\"post\":%d,\"ring\":%u,\"sizes\":[",
+	       o.tx ? "tx" : "rx", seq, total_bytes, frame_bytes, VNET_HDR_LEN, o.batch, o.post,
+	       o.ring);
 	for (i = 0; i < o.nsizes; i++)
 		printf("%s%d", i ? "," : "", o.sizes[i]);
 	printf("],\"batches\":[");

@@ -15,6 +15,7 @@ export interface DriverReport {
   frame_bytes: number;
   vnet_hdr_len: number;
   batch: number;
+  post: number;
   ring: number;
   sizes: number[];
   batches: { frames: number; bytes: number }[];
@@ -33,6 +34,8 @@ export interface Workload {
   batch: number;
   sizes: number[];
   ring?: number;
+  /** RX only: post the buffers for a batch this many at a time (default: the whole batch). */
+  post?: number;
 }
 
 export interface RunEvent {
@@ -49,26 +52,37 @@ export function bufferBytes(w: Workload, seq: number, vnetHdrLen: number): numbe
 }
 
 /**
- * The runs with packets in them that the batching implies: each batch is published at once, so
- * vhost moves it in one run, except where the packet or byte weight ends a run early.
+ * The runs with packets in them that the batching implies: each lot of buffers is published at
+ * once (a whole batch, or `post` RX buffers for frames already waiting), so vhost moves it in one
+ * run, except where the packet or byte weight ends a run early.
  */
 export function expectedRuns(w: Workload, vnetHdrLen: number): RunEvent[] {
   const runs: RunEvent[] = [];
-  for (let first = 0; first < w.frames; first += w.batch) {
-    const last = Math.min(first + w.batch, w.frames);
-    let packets = 0;
-    let bytes = 0;
-    for (let seq = first; seq < last; seq++) {
-      packets++;
-      bytes += bufferBytes(w, seq, vnetHdrLen);
-      if (packets >= VHOST_NET_PKT_WEIGHT || bytes >= VHOST_NET_WEIGHT) {
-        runs.push({ direction: w.direction, packets, bytes });
-        packets = 0;
-        bytes = 0;
-      }
+  const lot = Math.min(w.post ?? w.batch, w.batch);
+  for (let batch = 0; batch < w.frames; batch += w.batch) {
+    const batchEnd = Math.min(batch + w.batch, w.frames);
+    for (let first = batch; first < batchEnd; first += lot) {
+      runs.push(...splitByWeight(w, first, Math.min(first + lot, batchEnd), vnetHdrLen));
     }
-    if (packets > 0) runs.push({ direction: w.direction, packets, bytes });
   }
+  return runs;
+}
+
+/** The runs vhost makes of frames [first, end) when all of them are there to move at once. */
+function splitByWeight(w: Workload, first: number, end: number, vnetHdrLen: number): RunEvent[] {
+  const runs: RunEvent[] = [];
+  let packets = 0;
+  let bytes = 0;
+  for (let seq = first; seq < end; seq++) {
+    packets++;
+    bytes += bufferBytes(w, seq, vnetHdrLen);
+    if (packets >= VHOST_NET_PKT_WEIGHT || bytes >= VHOST_NET_WEIGHT) {
+      runs.push({ direction: w.direction, packets, bytes });
+      packets = 0;
+      bytes = 0;
+    }
+  }
+  if (packets > 0) runs.push({ direction: w.direction, packets, bytes });
   return runs;
 }
 
