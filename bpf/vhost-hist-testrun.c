@@ -9,7 +9,8 @@
  *   cgroup DIR                    move this process into cgroup v2 DIR
  *   stock rx|tx REPEAT            stock-mode programs, retargeted to the
  *                                 kernel's bpf_fentry_test* functions:
- *                                 enter=fentry test1, weight=fentry test3
+ *                                 enter=fentry test1, arm=fentry test2,
+ *                                 weight=fentry test3
  *                                 (args 4, 5, 6), exit=fexit test5; each
  *                                 run is one event of 5 packets, 6 bytes
  *
@@ -129,7 +130,7 @@ int main(int argc, char **argv)
 	};
 	bool per_cgroup = true, load_all = false, stock = false;
 	enum vh_cache_mode cache = VH_CACHE_PERCPU;
-	struct bpf_link *links[3] = { 0 };
+	struct bpf_link *links[4] = { 0 };
 	__u32 max_cgroups = VH_DEFAULT_MAX_CGROUPS;
 	struct vhost_hist_bpf *skel = NULL;
 	const char *pinned = NULL;
@@ -199,6 +200,7 @@ int main(int argc, char **argv)
 			/* Same code, retargeted to functions the host kernel has. */
 			bpf_program__set_attach_target(skel->progs.vh_stock_rx_enter, 0, "bpf_fentry_test1");
 			bpf_program__set_attach_target(skel->progs.vh_stock_tx_enter, 0, "bpf_fentry_test1");
+			bpf_program__set_attach_target(skel->progs.vh_stock_arm, 0, "bpf_fentry_test2");
 			bpf_program__set_attach_target(skel->progs.vh_stock_weight, 0, "bpf_fentry_test3");
 			bpf_program__set_attach_target(skel->progs.vh_stock_rx_exit, 0, "bpf_fentry_test5");
 			bpf_program__set_attach_target(skel->progs.vh_stock_tx_exit, 0, "bpf_fentry_test5");
@@ -208,6 +210,7 @@ int main(int argc, char **argv)
 			bpf_program__set_autoload(skel->progs.vh_stock_tx_enter, false);
 			bpf_program__set_autoload(skel->progs.vh_stock_tx_exit, false);
 			bpf_program__set_autoload(skel->progs.vh_stock_weight, false);
+			bpf_program__set_autoload(skel->progs.vh_stock_arm, false);
 		}
 
 		err = vhost_hist_bpf__load(skel);
@@ -242,14 +245,15 @@ int main(int argc, char **argv)
 			links[1] = bpf_program__attach(skel->progs.vh_stock_weight);
 			links[2] = bpf_program__attach(rx ? skel->progs.vh_stock_rx_exit
 							   : skel->progs.vh_stock_tx_exit);
+			links[3] = bpf_program__attach(skel->progs.vh_stock_arm);
 			err = 0;
-			for (i = 0; i < 3; i++)
+			for (i = 0; i < 4; i++)
 				if (!links[i])
 					err = -errno;
 			if (!err)
 				err = tracing_run(bpf_program__fd(skel->progs.vh_stock_weight),
 						  repeat);
-			for (i = 0; i < 3; i++) {
+			for (i = 0; i < 4; i++) {
 				bpf_link__destroy(links[i]);
 				links[i] = NULL;
 			}

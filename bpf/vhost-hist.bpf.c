@@ -249,7 +249,10 @@ int vh_tx_tp(struct vh_tp_event *ev)
  * Stock kernel: the loop of handle_rx / handle_tx_{copy,zerocopy} ends with
  * `while (!vhost_exceeds_weight(vq, ++pkts, total_len))`. The last call's
  * arguments are the run's totals (0, 0 when the first iteration breaks out),
- * emitted when handle_rx / handle_tx return.
+ * emitted when handle_rx / handle_tx return. Both handlers call
+ * vhost_disable_notify() after their early exits (no backend, metadata
+ * prefetch failed) and before the loop; the tracepoints report only runs that
+ * got that far, so stock mode emits only runs that called it ("armed").
  */
 static __always_inline void vh_stock_enter(__u32 dir)
 {
@@ -264,6 +267,7 @@ static __always_inline void vh_stock_enter(__u32 dir)
 	st->stock_dir = dir + 1;
 	st->stock_pkts = 0;
 	st->stock_bytes = 0;
+	st->stock_armed = 0;
 }
 
 static __always_inline void vh_stock_exit(__u32 dir)
@@ -276,7 +280,8 @@ static __always_inline void vh_stock_exit(__u32 dir)
 		return;
 	}
 	st->stock_dir = 0;
-	vh_record(dir, st->stock_pkts, st->stock_bytes);
+	if (st->stock_armed)
+		vh_record(dir, st->stock_pkts, st->stock_bytes);
 }
 
 SEC("fentry/handle_rx")
@@ -304,6 +309,17 @@ SEC("fexit/handle_tx")
 int BPF_PROG(vh_stock_tx_exit)
 {
 	vh_stock_exit(VH_DIR_TX);
+	return 0;
+}
+
+SEC("fentry/vhost_disable_notify")
+int BPF_PROG(vh_stock_arm)
+{
+	struct vh_task *st;
+
+	st = bpf_task_storage_get(&task_state, bpf_get_current_task_btf(), 0, 0);
+	if (st && st->stock_dir)
+		st->stock_armed = 1;
 	return 0;
 }
 

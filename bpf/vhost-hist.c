@@ -31,7 +31,7 @@
 #endif
 
 #define VH_DEFAULT_PIN_DIR "/sys/fs/bpf/vhosttrace"
-#define VH_MAX_LINKS 5
+#define VH_MAX_LINKS 6
 
 static struct env {
 	bool json;
@@ -307,8 +307,8 @@ static bool btf_has_func(const char *path, struct btf *base, const char *name)
 }
 
 /*
- * Stock mode needs handle_rx and handle_tx in vhost_net's BTF and
- * vhost_exceeds_weight in vhost's. libbpf 1.1 attaches to the first BTF
+ * Stock mode needs handle_rx and handle_tx in vhost_net's BTF, and
+ * vhost_exceeds_weight and vhost_disable_notify in vhost's. libbpf 1.1 attaches to the first BTF
  * object that has a name, so refuse when vmlinux or another module has one.
  */
 static int check_stock_targets(char *why, size_t len)
@@ -332,9 +332,13 @@ static int check_stock_targets(char *why, size_t len)
 			err = -ENOENT;
 		}
 	}
-	if (!err && !btf_has_func("/sys/kernel/btf/vhost", vmlinux, "vhost_exceeds_weight")) {
-		snprintf(why, len, "vhost_exceeds_weight not in /sys/kernel/btf/vhost");
-		err = -ENOENT;
+	for (i = 0; i < 2 && !err; i++) {
+		const char *f = i ? "vhost_disable_notify" : "vhost_exceeds_weight";
+
+		if (!btf_has_func("/sys/kernel/btf/vhost", vmlinux, f)) {
+			snprintf(why, len, "%s not in /sys/kernel/btf/vhost", f);
+			err = -ENOENT;
+		}
 	}
 	d = err ? NULL : opendir("/sys/kernel/btf");
 	while (d && (de = readdir(d)) && !err) {
@@ -375,7 +379,7 @@ static struct bpf_program *mode_prog(struct vhost_hist_bpf *s, enum vh_mode mode
 	struct bpf_program *stock[] = {
 		s->progs.vh_stock_rx_enter, s->progs.vh_stock_rx_exit,
 		s->progs.vh_stock_tx_enter, s->progs.vh_stock_tx_exit,
-		s->progs.vh_stock_weight,
+		s->progs.vh_stock_weight, s->progs.vh_stock_arm,
 	};
 
 	switch (mode) {
@@ -384,7 +388,7 @@ static struct bpf_program *mode_prog(struct vhost_hist_bpf *s, enum vh_mode mode
 	case VH_MODE_TRACEPOINT:
 		return i < 2 ? tp[i] : NULL;
 	case VH_MODE_FENTRY:
-		return i < 5 ? stock[i] : NULL;
+		return i < 6 ? stock[i] : NULL;
 	}
 	return NULL;
 }

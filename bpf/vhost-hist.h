@@ -42,6 +42,8 @@ struct vh_task {
 	__u32 stock_dir;	/* stock mode: 0 idle, 1 + dir inside handle_{rx,tx} */
 	__u32 stock_pkts;	/* stock mode: last vhost_exceeds_weight() args */
 	__u32 stock_bytes;
+	__u32 stock_armed;	/* stock mode: vhost_disable_notify() seen, loop reached */
+	__u32 pad;
 };
 
 /* How the per-VM programs find the histogram slot of the current task. */
