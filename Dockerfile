@@ -1,0 +1,32 @@
+# One image runs the operator and the agent (DESIGN.md). Two build stages: the BPF objects and
+# loader (bpf/Makefile, the same build CI runs), and the TypeScript; the final stage holds only
+# what runs. Not built in CI: these machines have no Docker engine.
+FROM debian:bookworm AS bpf
+RUN apt-get update && apt-get install -y --no-install-recommends \
+      clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev make gcc pkg-config \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY bpf/ bpf/
+COPY bench/ bench/
+# vmlinux.h comes from a kernel's BTF; CO-RE relocates offsets on the node at load time.
+ARG VMLINUX_BTF=/sys/kernel/btf/vmlinux
+RUN make -C bpf VMLINUX_BTF=${VMLINUX_BTF}
+
+FROM node:20-bookworm-slim AS ts
+WORKDIR /src
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src/ src/
+RUN npm run build && npm prune --omit=dev
+
+FROM node:20-bookworm-slim
+RUN apt-get update && apt-get install -y --no-install-recommends libelf1 zlib1g \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+COPY --from=ts /src/node_modules node_modules/
+COPY --from=ts /src/dist dist/
+COPY --from=ts /src/package.json ./
+COPY --from=bpf /src/bpf/.output/vhost-hist /usr/local/bin/vhost-hist
+USER 65532:65532
+ENTRYPOINT ["node"]
