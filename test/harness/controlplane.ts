@@ -208,6 +208,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
   } catch (err) {
     await apiServer.stop();
     await etcd.stop();
+    if (ownDir && !process.env.VHOSTTRACE_KEEP_CONTROL_PLANE) rmSync(dir, { recursive: true, force: true });
     throw err;
   }
 
