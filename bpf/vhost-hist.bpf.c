@@ -105,6 +105,19 @@ static __always_inline __u32 vh_log2(__u32 v)
 	return r;
 }
 
+/*
+ * The slot as an index the verifier can bound. The barrier keeps clang from
+ * folding the mask into vh_log2()'s last step, where 6.1's verifier loses
+ * the bound of the OR.
+ */
+static __always_inline __u32 vh_slot(__u32 v)
+{
+	__u32 slot = vh_log2(v);
+
+	barrier_var(slot);
+	return slot & (VH_MAX_SLOTS - 1);
+}
+
 static __always_inline __u32 vh_slot_of_cgroup(__u64 cgid)
 {
 	__u32 zero = 0, n, *slot, *next;
@@ -205,8 +218,8 @@ static __always_inline void vh_record(__u32 dir, __u32 pkts, __u32 bytes)
 	h->count++;
 	h->sum_pkts += pkts;
 	h->sum_bytes += bytes;
-	h->pkts[vh_log2(pkts) & (VH_MAX_SLOTS - 1)]++;
-	h->bytes[vh_log2(bytes) & (VH_MAX_SLOTS - 1)]++;
+	h->pkts[vh_slot(pkts)]++;
+	h->bytes[vh_slot(bytes)]++;
 }
 
 /* raw_tp: the cheapest attach type, no BTF needed for the tracepoint. */
