@@ -58,6 +58,8 @@ static struct env {
 };
 
 static volatile sig_atomic_t exiting;
+/* Set while a failure is expected and handled (auto mode probing raw_tp). */
+static bool libbpf_quiet;
 
 static const char usage[] =
 "Usage: vhost-hist [--json | --text] [OPTIONS]\n"
@@ -88,7 +90,7 @@ static const char usage[] =
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list args)
 {
-	if (level == LIBBPF_DEBUG && !env.verbose)
+	if ((level == LIBBPF_DEBUG || libbpf_quiet) && !env.verbose)
 		return 0;
 	return vfprintf(stderr, fmt, args);
 }
@@ -583,7 +585,9 @@ static int start(struct loader *ld)
 			return VH_EXIT_PIN_MISMATCH;
 		if (err)
 			return die(errno_exit(err), "load: %s", strerror(-err));
+		libbpf_quiet = !mode;
 		err = attach_mode(ld);
+		libbpf_quiet = false;
 		if (!err)
 			goto attached;
 		unload(ld);
