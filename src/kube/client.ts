@@ -1,0 +1,158 @@
+// A small REST client over client-node's KubeConfig (which handles kubeconfig files, in-cluster
+// service-account tokens and TLS): plain JSON in and out, server-side apply, and a streaming
+// watch. Operator and agent use it; it knows no vhosttrace types.
+import { KubeConfig } from '@kubernetes/client-node';
+import type { IncomingMessage } from 'node:http';
+// Default imports, called at request time, so fault-injection tests (nock) can intercept.
+import http from 'node:http';
+import https, { type RequestOptions } from 'node:https';
+
+export interface KubeObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: { name?: string; namespace?: string; resourceVersion?: string; uid?: string; [k: string]: unknown };
+  [k: string]: unknown;
+}
+
+export interface List<T> {
+  items: T[];
+  metadata: { resourceVersion: string; continue?: string };
+}
+
+/** An API error with the server's status code, reason and message. */
+export class ApiError extends Error {
+  constructor(
+    readonly method: string,
+    readonly path: string,
+    readonly code: number,
+    readonly reason: string,
+    readonly body: unknown,
+  ) {
+    const msg = (body as { message?: string } | undefined)?.message ?? (typeof body === 'string' ? body : '');
+    super(`${method} ${path}: ${code} ${reason}${msg ? `: ${msg}` : ''}`);
+    this.name = 'ApiError';
+  }
+}
+
+export const isNotFound = (e: unknown) => e instanceof ApiError && e.code === 404;
+export const isConflict = (e: unknown) => e instanceof ApiError && e.code === 409;
+export const isGone = (e: unknown) => e instanceof ApiError && e.code === 410;
+
+export interface RequestOpts {
+  body?: unknown;
+  contentType?: string;
+  query?: Record<string, string | number | boolean | undefined>;
+  /** Abort a request that has not finished in this time (default 30 s; watches set none). */
+  timeoutMs?: number;
+}
+
+export function loadKubeConfig(path?: string): KubeConfig {
+  const kc = new KubeConfig();
+  if (path) kc.loadFromFile(path);
+  else kc.loadFromDefault(); // KUBECONFIG, ~/.kube/config, or in-cluster
+  return kc;
+}
+
+export class KubeClient {
+  constructor(readonly kc: KubeConfig) {}
+
+  private async open(method: string, path: string, opts: RequestOpts = {}): Promise<IncomingMessage> {
+    const cluster = this.kc.getCurrentCluster();
+    if (!cluster) throw new Error('kubeconfig has no current cluster: set KUBECONFIG or run in a pod');
+    const url = new URL(path, cluster.server);
+    for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
+    const ro: RequestOptions = { method, headers: { accept: 'application/json' } };
+    await this.kc.applyToHTTPSOptions(ro);
+    let payload: string | undefined;
+    if (opts.body !== undefined) {
+      payload = typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body);
+      ro.headers = { ...ro.headers, 'content-type': opts.contentType ?? 'application/json', 'content-length': Buffer.byteLength(payload) };
+    }
+    const send = url.protocol === 'http:' ? http.request : https.request;
+    return new Promise((resolve, reject) => {
+      const req = send(url, ro, resolve);
+      req.on('error', (e) => reject(new Error(`${method} ${path}: ${e.message}`, { cause: e })));
+      if (opts.timeoutMs !== 0) {
+        req.setTimeout(opts.timeoutMs ?? 30_000, () => req.destroy(new Error(`timed out after ${opts.timeoutMs ?? 30_000} ms`)));
+      }
+      req.end(payload);
+    });
+  }
+
+  async request<T>(method: string, path: string, opts: RequestOpts = {}): Promise<T> {
+    const res = await this.open(method, path, opts);
+    const chunks: Buffer[] = [];
+    for await (const c of res) chunks.push(c as Buffer);
+    const text = Buffer.concat(chunks).toString();
+    let body: unknown = text;
+    try {
+      body = text ? JSON.parse(text) : undefined;
+    } catch {
+      /* keep text */
+    }
+    const code = res.statusCode ?? 0;
+    if (code >= 300) throw new ApiError(method, path, code, (body as { reason?: string })?.reason ?? res.statusMessage ?? '', body);
+    return body as T;
+  }
+
+  get<T extends KubeObject>(path: string): Promise<T> {
+    return this.request<T>('GET', path);
+  }
+
+  /** GET, or undefined for 404. */
+  async find<T extends KubeObject>(path: string): Promise<T | undefined> {
+    try {
+      return await this.get<T>(path);
+    } catch (e) {
+      if (isNotFound(e)) return undefined;
+      throw e;
+    }
+  }
+
+  list<T extends KubeObject>(path: string, query: RequestOpts['query'] = {}): Promise<List<T>> {
+    return this.request<List<T>>('GET', path, { query });
+  }
+
+  /**
+   * Server-side apply: the object is this field manager's whole intent; fields it no longer
+   * sets are removed, others' fields are left alone. force: take over conflicting fields.
+   */
+  apply<T extends KubeObject>(path: string, obj: KubeObject, fieldManager: string, force = true): Promise<T> {
+    return this.request<T>('PATCH', path, {
+      body: obj,
+      contentType: 'application/apply-patch+yaml',
+      query: { fieldManager, force },
+    });
+  }
+
+  async delete(path: string, query: RequestOpts['query'] = {}): Promise<void> {
+    try {
+      await this.request('DELETE', path, { query });
+    } catch (e) {
+      if (!isNotFound(e)) throw e;
+    }
+  }
+
+  /** Opens a watch; events arrive one JSON object per line until the server ends the stream. */
+  async openWatch(path: string, query: RequestOpts['query']): Promise<IncomingMessage> {
+    const res = await this.open('GET', path, { query: { ...query, watch: true }, timeoutMs: 0 });
+    if ((res.statusCode ?? 0) >= 300) {
+      let text = '';
+      for await (const c of res) text += (c as Buffer).toString();
+      let body: unknown = text;
+      try {
+        body = JSON.parse(text);
+      } catch {
+        /* keep text */
+      }
+      throw new ApiError('WATCH', path, res.statusCode ?? 0, (body as { reason?: string })?.reason ?? '', body);
+    }
+    return res;
+  }
+}
+
+/** The REST path of a resource: /api/v1/... for the core group, /apis/<group>/<version>/... otherwise. */
+export function resourcePath(apiVersion: string, plural: string, namespace?: string, name?: string): string {
+  const base = apiVersion.includes('/') ? `/apis/${apiVersion}` : `/api/${apiVersion}`;
+  return `${base}${namespace ? `/namespaces/${namespace}` : ''}/${plural}${name ? `/${name}` : ''}`;
+}

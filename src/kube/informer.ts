@@ -1,0 +1,218 @@
+// A list-then-watch cache of one resource that keeps going: it re-watches when the server ends
+// a watch, relists on 410 Gone, backs off on errors, restarts a watch that has gone silent, and
+// relists periodically. Each failure mode is a named event, so it is visible and testable.
+// (client-node's informer stops or stalls on some of these; see docs/kube.md.)
+import { EventEmitter } from 'node:events';
+import type { IncomingMessage } from 'node:http';
+import { ApiError, isGone, type KubeClient, type KubeObject } from './client.js';
+
+export interface InformerOptions {
+  /** Label selector for list and watch. Default: everything. */
+  labelSelector?: string;
+  /** Relist this often even when the watch is healthy, with ±10% jitter. Default 5 min. */
+  resyncMs?: number;
+  /** Restart a watch that delivered nothing, not even a bookmark, for this long. Default 90 s. */
+  idleMs?: number;
+  /** Ask the server to end each watch after this long (it is then re-opened). Default 240 s. */
+  watchTimeoutSeconds?: number;
+  /** First retry delay after an error; doubles per consecutive error. Default 250 ms. */
+  backoffMinMs?: number;
+  /** Longest retry delay. Default 30 s. */
+  backoffMaxMs?: number;
+}
+
+export type ChangeType = 'ADDED' | 'MODIFIED' | 'DELETED';
+
+export interface InformerEvents<T> {
+  /** A change to the cache (from a watch event or from the diff of a relist). */
+  change: [type: ChangeType, obj: T];
+  /** A full list was read (at start, after 410 Gone, after an error, at resync). */
+  list: [count: number, reason: 'start' | 'gone' | 'error' | 'resync'];
+  /** A watch stream was opened. */
+  connect: [resourceVersion: string];
+  /** The server ended a watch normally; it is re-opened at once. */
+  reconnect: [];
+  /** The watch's resourceVersion is too old (410 Gone): relisting. */
+  gone: [];
+  /** The watch was silent for idleMs: restarting it. */
+  idle: [];
+  /** A list or watch failed; the next try is in delayMs. */
+  error: [err: Error, delayMs: number];
+}
+
+const key = (o: KubeObject) => `${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
+
+export class Informer<T extends KubeObject> extends EventEmitter<InformerEvents<T>> {
+  private readonly cache = new Map<string, T>();
+  private resourceVersion = '';
+  private stopped = false;
+  private stream?: IncomingMessage;
+  private listReason: 'start' | 'gone' | 'error' | 'resync' | undefined = 'start';
+  private syncedResolve!: () => void;
+  /** Resolves after the first list has filled the cache. */
+  readonly synced = new Promise<void>((r) => (this.syncedResolve = r));
+  private readonly opts: Required<Omit<InformerOptions, 'labelSelector'>> & { labelSelector?: string };
+
+  constructor(
+    private readonly client: KubeClient,
+    /** Collection path, e.g. /apis/vhosttrace.io/v1alpha1/vhosttraces (all namespaces). */
+    private readonly path: string,
+    opts: InformerOptions = {},
+  ) {
+    super();
+    this.opts = {
+      resyncMs: 5 * 60_000,
+      idleMs: 90_000,
+      watchTimeoutSeconds: 240,
+      backoffMinMs: 250,
+      backoffMaxMs: 30_000,
+      ...opts,
+    };
+  }
+
+  list(): T[] {
+    return [...this.cache.values()];
+  }
+
+  get(namespace: string | undefined, name: string): T | undefined {
+    return this.cache.get(`${namespace ?? ''}/${name}`);
+  }
+
+  /** Runs until stop(); never throws: failures become 'error' events and retries. */
+  async run(): Promise<void> {
+    let delay = this.opts.backoffMinMs;
+    let nextResync = this.resyncDeadline();
+    while (!this.stopped) {
+      try {
+        if (this.listReason) await this.relist(this.listReason);
+        if (this.stopped) break;
+        const ended = await this.watchOnce(nextResync);
+        delay = this.opts.backoffMinMs;
+        if (ended === 'resync') {
+          this.listReason = 'resync';
+          nextResync = this.resyncDeadline();
+        } else if (ended === 'idle') this.emit('idle');
+        else if (ended === 'closed') this.emit('reconnect');
+      } catch (err) {
+        if (this.stopped) break;
+        if (isGone(err) || (err instanceof ApiError && err.code === 410)) {
+          this.emit('gone');
+          this.listReason = 'gone';
+          continue;
+        }
+        const e = err instanceof Error ? err : new Error(String(err));
+        this.emit('error', e, delay);
+        await this.sleep(delay);
+        delay = Math.min(delay * 2, this.opts.backoffMaxMs);
+        // A failed list must be retried; after a failed watch, resume from resourceVersion.
+        if (this.listReason === undefined && !this.resourceVersion) this.listReason = 'error';
+      }
+    }
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.stream?.destroy();
+    this.wake?.();
+  }
+
+  private wake?: () => void;
+  private sleep(ms: number): Promise<void> {
+    return new Promise((r) => {
+      const t = setTimeout(r, ms);
+      this.wake = () => {
+        clearTimeout(t);
+        r();
+      };
+    });
+  }
+
+  private resyncDeadline(): number {
+    return Date.now() + this.opts.resyncMs * (0.9 + Math.random() * 0.2);
+  }
+
+  private async relist(reason: 'start' | 'gone' | 'error' | 'resync'): Promise<void> {
+    const items = new Map<string, T>();
+    let cont: string | undefined;
+    let rv: string;
+    do {
+      const page = await this.client.list<T>(this.path, { labelSelector: this.opts.labelSelector, limit: 500, continue: cont });
+      for (const it of page.items) items.set(key(it), it);
+      cont = page.metadata.continue || undefined;
+      rv = page.metadata.resourceVersion;
+    } while (cont);
+    // Diff against the cache so a relist looks like the watch events that were missed.
+    for (const [k, old] of this.cache) {
+      if (!items.has(k)) {
+        this.cache.delete(k);
+        this.emit('change', 'DELETED', old);
+      }
+    }
+    for (const [k, obj] of items) {
+      const old = this.cache.get(k);
+      this.cache.set(k, obj);
+      if (!old) this.emit('change', 'ADDED', obj);
+      else if (old.metadata?.resourceVersion !== obj.metadata?.resourceVersion) this.emit('change', 'MODIFIED', obj);
+    }
+    this.resourceVersion = rv;
+    this.listReason = undefined;
+    this.emit('list', items.size, reason);
+    this.syncedResolve();
+  }
+
+  /** One watch request; resolves with why it ended, rejects on errors (410 included). */
+  private async watchOnce(resyncAt: number): Promise<'closed' | 'idle' | 'resync' | 'stopped'> {
+    const stream = await this.client.openWatch(this.path, {
+      resourceVersion: this.resourceVersion,
+      allowWatchBookmarks: true,
+      timeoutSeconds: this.opts.watchTimeoutSeconds,
+      labelSelector: this.opts.labelSelector,
+    });
+    this.stream = stream;
+    this.emit('connect', this.resourceVersion);
+    let why: 'closed' | 'idle' | 'resync' | 'stopped' = 'closed';
+    let idleTimer: NodeJS.Timeout | undefined;
+    const armIdle = () => {
+      clearTimeout(idleTimer);
+      idleTimer = setTimeout(() => ((why = 'idle'), stream.destroy()), this.opts.idleMs);
+    };
+    const resyncTimer = setTimeout(() => ((why = 'resync'), stream.destroy()), Math.max(0, resyncAt - Date.now()));
+    armIdle();
+    let buf = '';
+    try {
+      for await (const chunk of stream) {
+        armIdle();
+        buf += (chunk as Buffer).toString();
+        let nl: number;
+        while ((nl = buf.indexOf('\n')) >= 0) {
+          const line = buf.slice(0, nl).trim();
+          buf = buf.slice(nl + 1);
+          if (line) this.handle(JSON.parse(line) as { type: string; object: any });
+        }
+      }
+    } catch (err) {
+      // A destroyed stream (idle, resync, stop) ends here too; only a real failure propagates.
+      if (why === 'closed' && !this.stopped) throw err;
+    } finally {
+      clearTimeout(idleTimer);
+      clearTimeout(resyncTimer);
+      this.stream = undefined;
+    }
+    return this.stopped ? 'stopped' : why;
+  }
+
+  private handle(ev: { type: string; object: any }): void {
+    if (ev.type === 'ERROR') {
+      const s = ev.object as { code?: number; reason?: string; message?: string };
+      throw new ApiError('WATCH', this.path, s.code ?? 0, s.reason ?? '', s);
+    }
+    const obj = ev.object as T;
+    const rv = obj.metadata?.resourceVersion;
+    if (rv) this.resourceVersion = rv;
+    if (ev.type === 'BOOKMARK') return;
+    const type = ev.type as ChangeType;
+    if (type === 'DELETED') this.cache.delete(key(obj));
+    else this.cache.set(key(obj), obj);
+    this.emit('change', type, obj);
+  }
+}
