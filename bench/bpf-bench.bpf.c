@@ -4,7 +4,8 @@
  * vhost-hist programs on the same hook:
  *
  * - bench_empty: an empty raw_tp program, the floor of what any program costs.
- * - bench_seed_tp / bench_seed_raw: the seed article's program as BCC builds it.
+ * - bench_seed_tp / bench_seed_raw / seed_{rx,tx}_end_tp: the seed article's
+ *   program as BCC builds it.
  *   BPF_HISTOGRAM(name) is BPF_TABLE("histogram", int, u64, name, 64): a shared
  *   64-slot array; `name.increment(bpf_log2l(v))` becomes a lookup and a
  *   non-atomic `(*leaf) += 1`. bench_seed_tp reads the classic tracepoint
@@ -28,6 +29,8 @@
 
 BCC_HISTOGRAM(rx_pkts_hist);
 BCC_HISTOGRAM(rx_len_hist);
+BCC_HISTOGRAM(tx_pkts_hist);
+BCC_HISTOGRAM(tx_len_hist);
 
 /* BCC's bpf_log2l(): floor(log2(v)) + 1 for v >= 1, and 1 for v == 0. */
 static __always_inline unsigned int bcc_log2(unsigned int v)
@@ -73,6 +76,12 @@ static __always_inline void seed_rx_end(int packets, int total_length)
 	bcc_increment(&rx_len_hist, bcc_log2l(total_length));
 }
 
+static __always_inline void seed_tx_end(int packets, int total_length)
+{
+	bcc_increment(&tx_pkts_hist, bcc_log2l(packets));
+	bcc_increment(&tx_len_hist, bcc_log2l(total_length));
+}
+
 struct seed_ktp_args {
 	__u64 unused;
 	int packets;
@@ -83,6 +92,21 @@ SEC("tracepoint")
 int bench_seed_tp(struct seed_ktp_args *args)
 {
 	seed_rx_end(args->packets, args->total_length);
+	return 0;
+}
+
+/* The seed's two programs on the real vhost_net tracepoints (guest benchmark). */
+SEC("tracepoint/vhost_net/vhost_net_rx_end")
+int seed_rx_end_tp(struct seed_ktp_args *args)
+{
+	seed_rx_end(args->packets, args->total_length);
+	return 0;
+}
+
+SEC("tracepoint/vhost_net/vhost_net_tx_end")
+int seed_tx_end_tp(struct seed_ktp_args *args)
+{
+	seed_tx_end(args->packets, args->total_length);
 	return 0;
 }
 

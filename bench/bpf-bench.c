@@ -11,12 +11,19 @@
  *    minus the loop with none (medians of interleaved rounds).
  * 3. Exactness under concurrency: BPF_PROG_TEST_RUN from two threads pinned to
  *    two CPUs, the seed's shared array against the per-CPU vhost-hist maps.
+ *
+ * --vhost SECONDS (guest, test/kernel/bpf-concurrency.test.ts): instead, attach
+ * the empty program, the seed's two programs and vhost-hist (per-VM and
+ * unkeyed) to the real vhost_net tracepoints, stats on, for SECONDS or until
+ * SIGTERM, then print one JSON object: each program's run stats and the event
+ * totals the seed's arrays and vhost-hist hold.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -91,6 +98,7 @@ static struct vhost_hist_bpf *load_vh(bool per_cgroup, enum vh_cache_mode cache,
 	bpf_object__for_each_program(p, s->obj)
 		bpf_program__set_autoload(p, false);
 	bpf_program__set_autoload(s->progs.vh_rx_raw, true);
+	bpf_program__set_autoload(s->progs.vh_tx_raw, true);
 	bpf_program__set_autoload(s->progs.vh_rx_tp, with_tp);
 	if (vhost_hist_bpf__load(s)) {
 		vhost_hist_bpf__destroy(s);
@@ -320,15 +328,115 @@ static int race(struct bench *b)
 	return 0;
 }
 
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+	stop = 1;
+}
+
+static __u64 bcc_total(int fd)
+{
+	__u64 v, total = 0;
+
+	for (int k = 0; k < 64; k++)
+		if (!bpf_map_lookup_elem(fd, &k, &v))
+			total += v;
+	return total;
+}
+
+static void json_prog(const char *label, struct bpf_program *p, bool *first)
+{
+	__u64 cnt, ns;
+
+	prog_stats(p, &cnt, &ns);
+	printf("%s{\"program\":\"%s\",\"name\":\"%s\",\"runCount\":%llu,\"runTimeNs\":%llu}",
+	       *first ? "" : ",", label, bpf_program__name(p),
+	       (unsigned long long)cnt, (unsigned long long)ns);
+	*first = false;
+}
+
+static int vhost_bench(double secs)
+{
+	struct bpf_bench_bpf *ref = bpf_bench_bpf__open();
+	struct vhost_hist_bpf *vh[2] = {
+		load_vh(true, VH_CACHE_PERCPU, false), load_vh(false, VH_CACHE_PERCPU, false),
+	};
+	struct sigaction sa = { .sa_handler = on_signal };
+	struct vh_snapshot snap;
+	struct vh_maps maps;
+	__u64 totals[2][VH_NR_DIRS] = { 0 };
+	bool first = true;
+	int fd, i, k;
+
+	if (!ref || !vh[0] || !vh[1])
+		return -1;
+	bpf_program__set_autoload(ref->progs.bench_seed_tp, false);
+	bpf_program__set_autoload(ref->progs.bench_seed_raw, false);
+	if (bpf_bench_bpf__load(ref))
+		return -1;
+	fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+	if (fd < 0)
+		return -1;
+	if (!bpf_program__attach_raw_tracepoint(ref->progs.bench_empty, "vhost_net_rx_end") ||
+	    !bpf_program__attach_raw_tracepoint(ref->progs.bench_empty, "vhost_net_tx_end") ||
+	    !bpf_program__attach(ref->progs.seed_rx_end_tp) ||
+	    !bpf_program__attach(ref->progs.seed_tx_end_tp))
+		return -1;
+	for (i = 0; i < 2; i++)
+		if (!bpf_program__attach(vh[i]->progs.vh_rx_raw) ||
+		    !bpf_program__attach(vh[i]->progs.vh_tx_raw))
+			return -1;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	fputs("attached\n", stderr);
+	for (double t = 0; !stop && (secs <= 0 || t < secs); t += 0.05)
+		usleep(50000);
+
+	for (i = 0; i < 2; i++) {
+		maps = (struct vh_maps){
+			.hists_fd = bpf_map__fd(vh[i]->maps.hists),
+			.cgroup_slots_fd = bpf_map__fd(vh[i]->maps.cgroup_slots),
+			.counters_fd = bpf_map__fd(vh[i]->maps.counters),
+			.max_cgroups = VH_DEFAULT_MAX_CGROUPS,
+		};
+		if (vh_read_snapshot(&maps, &snap))
+			return -1;
+		for (k = 0; k < snap.nr_entries; k++)
+			totals[i][snap.entries[k].dir] += snap.entries[k].h.count;
+		vh_free_snapshot(&snap);
+	}
+	printf("{\"programs\":[");
+	json_prog("empty", ref->progs.bench_empty, &first);
+	json_prog("seed", ref->progs.seed_rx_end_tp, &first);
+	json_prog("seed", ref->progs.seed_tx_end_tp, &first);
+	json_prog("per-vm", vh[0]->progs.vh_rx_raw, &first);
+	json_prog("per-vm", vh[0]->progs.vh_tx_raw, &first);
+	json_prog("no-key", vh[1]->progs.vh_rx_raw, &first);
+	json_prog("no-key", vh[1]->progs.vh_tx_raw, &first);
+	printf("],\"seed\":{\"rx\":{\"packets\":%llu,\"bytes\":%llu},\"tx\":{\"packets\":%llu,\"bytes\":%llu}},"
+	       "\"vhostHist\":{\"rx\":%llu,\"tx\":%llu},\"vhostHistNoKey\":{\"rx\":%llu,\"tx\":%llu}}\n",
+	       (unsigned long long)bcc_total(bpf_map__fd(ref->maps.rx_pkts_hist)),
+	       (unsigned long long)bcc_total(bpf_map__fd(ref->maps.rx_len_hist)),
+	       (unsigned long long)bcc_total(bpf_map__fd(ref->maps.tx_pkts_hist)),
+	       (unsigned long long)bcc_total(bpf_map__fd(ref->maps.tx_len_hist)),
+	       (unsigned long long)totals[0][VH_DIR_RX], (unsigned long long)totals[0][VH_DIR_TX],
+	       (unsigned long long)totals[1][VH_DIR_RX], (unsigned long long)totals[1][VH_DIR_TX]);
+	close(fd);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "events", required_argument, NULL, 'n' },
 		{ "rounds", required_argument, NULL, 'r' },
 		{ "race-events", required_argument, NULL, 'R' },
+		{ "vhost", required_argument, NULL, 'V' },
 		{ 0 },
 	};
 	struct bench b = { 0 };
+	double vhost_secs = -1;
 	int opt, v;
 
 	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -336,14 +444,22 @@ int main(int argc, char **argv)
 		case 'n': events = strtoul(optarg, NULL, 10); break;
 		case 'r': rounds = atoi(optarg); break;
 		case 'R': race_events = strtoul(optarg, NULL, 10); break;
+		case 'V': vhost_secs = atof(optarg); break;
 		default:
-			fprintf(stderr, "usage: bpf-bench [--events N] [--rounds R] [--race-events N]\n");
+			fprintf(stderr, "usage: bpf-bench [--events N] [--rounds R] [--race-events N] [--vhost SECONDS]\n");
 			return 2;
 		}
 	}
 	if (!events || rounds < 1)
 		return 2;
 	libbpf_set_print(quiet_print);
+	if (vhost_secs >= 0) {
+		if (vhost_bench(vhost_secs)) {
+			fprintf(stderr, "bpf-bench --vhost: %s\n", strerror(errno));
+			return 1;
+		}
+		return 0;
+	}
 	if (load_all(&b)) {
 		fprintf(stderr, "bpf-bench: load failed: %s\n", strerror(errno));
 		return 1;
