@@ -1,0 +1,61 @@
+import { describe, expect, it } from 'vitest';
+import { fromValues, merge } from '../../src/api/histogram.js';
+import { advance, entryKey, openLedger, sinceStart } from '../../src/agent/ledger.js';
+import type { LoaderSnapshot } from '../../src/loader/snapshot.js';
+
+/** A snapshot whose cgroup 7 RX histogram holds the given per-run packet counts (60 B each). */
+function snap(runs: number[], extra: Record<number, number[]> = {}): LoaderSnapshot {
+  const entry = (cgroupId: number, r: number[]) => ({
+    cgroupId,
+    direction: 'rx' as const,
+    packets: fromValues(r),
+    bytes: fromValues(r.map((p) => p * 60)),
+  });
+  return {
+    type: 'snapshot', version: 1, seq: 0, time: '2026-11-24T00:00:00.000Z', mode: 'tracepoint', kernel: '6.1.0',
+    takeover: false, intervalSeconds: 1, maxCgroups: 256, dropped: { keysRefused: 0, overflowEvents: 0 },
+    histograms: [entry(7, runs), ...Object.entries(extra).map(([id, r]) => entry(Number(id), r))],
+    counters: { slowPath: 0, noStorage: 0, stockUnpaired: 0 },
+  };
+}
+
+describe('ledger', () => {
+  const before = [1, 1, 64];
+  const during = [2, 256, 3];
+
+  it('counts only what happened after the trace started', () => {
+    const l = advance(openLedger('t', 1, snap(before)), 1, snap([...before, ...during]));
+    expect(sinceStart(l).get(entryKey(7, 'rx'))!.packets).toEqual(fromValues(during));
+  });
+
+  it('gives a cgroup first seen after the start all of its counts', () => {
+    const l = advance(openLedger('t', 1, snap(before)), 1, snap(before, { 9: [5, 6] }));
+    expect(sinceStart(l).get(entryKey(9, 'rx'))!.packets).toEqual(fromValues([5, 6]));
+    expect(sinceStart(l).get(entryKey(7, 'rx'))!.packets).toEqual(fromValues([]));
+  });
+
+  it('repeating a snapshot never double counts', () => {
+    let l = openLedger('t', 1, snap(before));
+    for (let i = 0; i < 3; i++) l = advance(l, 1, snap([...before, ...during]));
+    expect(sinceStart(l).get(entryKey(7, 'rx'))!.packets).toEqual(fromValues(during));
+  });
+
+  it('carries counts across a new generation of the maps (reboot, --stop)', () => {
+    let l = openLedger('t', 1, snap(before));
+    l = advance(l, 1, snap([...before, ...during]));
+    l = advance(l, 2, snap([8])); // fresh maps: counting restarted from zero
+    const got = sinceStart(l).get(entryKey(7, 'rx'))!;
+    expect(got.packets).toEqual(merge(fromValues(during), fromValues([8])));
+    expect(got.bytes).toEqual(fromValues([...during, 8].map((p) => p * 60)));
+  });
+
+  it('refuses counts that went backwards within one generation', () => {
+    const l = advance(openLedger('t', 1, snap([...before, ...during])), 1, snap(before));
+    expect(() => sinceStart(l)).toThrow(/went backwards/);
+  });
+
+  it('survives a JSON round trip (it is persisted between agent runs)', () => {
+    const l = advance(openLedger('t', 1, snap(before)), 1, snap([...before, ...during]));
+    expect(sinceStart(JSON.parse(JSON.stringify(l)))).toEqual(sinceStart(l));
+  });
+});
