@@ -476,11 +476,8 @@ static int attach_mode(struct loader *ld)
 	for (i = 0; (prog = mode_prog(ld->skel, ld->mode, i)); i++) {
 		snprintf(path, sizeof(path), "%s/link_%s", env.pin_dir, bpf_program__name(prog));
 		link = NULL;
-		if (env.pin && !access(path, F_OK)) {
+		if (env.pin && !access(path, F_OK))
 			link = bpf_link__open(path);
-			if (link)
-				ld->takeover = true;
-		}
 		if (!link && ld->mode == VH_MODE_RAW_TP && env.raw_tp_names[0])
 			link = bpf_program__attach_raw_tracepoint(prog, env.raw_tp_names[i]);
 		else if (!link)
@@ -574,8 +571,12 @@ static int start(struct loader *ld)
 				return die(VH_EXIT_PIN_MISMATCH, "%s holds layout %u, this loader "
 					   "needs %u: run --stop first", env.pin_dir,
 					   meta.layout, VH_LAYOUT_VERSION);
+			if (env.mode && env.mode != (enum vh_mode)meta.mode)
+				fprintf(stderr, "vhost-hist: taking over %s in mode %s; --mode ignored\n",
+					env.pin_dir, vh_mode_name(meta.mode));
 			mode = meta.mode;
 			env.max_cgroups = meta.max_cgroups;
+			ld->takeover = true;
 		}
 	}
 

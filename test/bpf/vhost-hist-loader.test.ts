@@ -3,7 +3,7 @@
 // is attached to a quiet host tracepoint (--raw-tp-names) and events are fed to the pinned
 // programs with BPF_PROG_TEST_RUN (vhost-hist-testrun --pinned). Needs root.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, statfsSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -142,6 +142,20 @@ describe('pinning and takeover', () => {
     const f = parseSnapshotLines(fresh.stdout).pop()!;
     expect(f.takeover).toBe(false);
     expect(f.histograms).toEqual([]);
+  });
+
+  it('re-attaches and keeps the counts when only the maps are still pinned', () => {
+    expect(sh(LOADER, ['--json', '-d', '0.05', '--pin-dir', pinDir, ...QUIET_TP]).status).toBe(0);
+    expect(rxCount(feed('rx 1 100 5\n'))).toBe(5);
+    // As if a loader died between pinning maps and pinning links.
+    for (const l of ['link_vh_rx_raw', 'link_vh_tx_raw']) rmSync(`${pinDir}/${l}`);
+    const r = sh(LOADER, ['--json', '-d', '0.05', '--pin-dir', pinDir, ...QUIET_TP]);
+    expect(r.status, r.stderr).toBe(0);
+    const snap = parseSnapshotLines(r.stdout).pop()!;
+    expect(snap.takeover).toBe(true);
+    expect(rxCount(snap)).toBe(5);
+    expect(existsSync(`${pinDir}/link_vh_rx_raw`)).toBe(true);
+    expect(rxCount(feed('rx 1 100 1\n'))).toBe(6);
   });
 
   it('without --pin leaves nothing behind', () => {
