@@ -1,0 +1,156 @@
+// The agent DaemonSet that should exist, as a plain function of the traces and the config.
+// Pure: no client, no clock except the `now` it is given.
+import { matches } from '../api/selector.js';
+import { KUBEVIRT_SCHEDULABLE, type LabelSelector } from '../api/v1alpha1.js';
+import type { Trace } from '../api/reports.js';
+import type { OperatorConfig } from './config.js';
+import { parseDuration } from './interval.js';
+
+export interface NodeSelectorRequirement {
+  key: string;
+  operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
+  values?: string[];
+}
+export interface NodeSelectorTerm {
+  matchExpressions: NodeSelectorRequirement[];
+}
+
+export const AGENT_LABELS = {
+  'app.kubernetes.io/name': 'vhosttrace',
+  'app.kubernetes.io/component': 'agent',
+} as const;
+export const MANAGED_BY = { 'app.kubernetes.io/managed-by': 'vhosttrace-operator' } as const;
+
+/** When a trace started: its status.startTime once written, else its creation. */
+export function startTime(t: Trace): number | undefined {
+  const s = t.status?.startTime ?? t.metadata.creationTimestamp;
+  return s ? Date.parse(s) : undefined;
+}
+
+/** When a trace with a duration ends; undefined for a trace that runs until deleted. */
+export function endTime(t: Trace): number | undefined {
+  const start = startTime(t);
+  return t.spec.duration && start !== undefined ? start + parseDuration(t.spec.duration) : undefined;
+}
+
+/** A trace is active (needs agents) until it is deleted, completed, or its duration is over. */
+export function isActive(t: Trace, now: number): boolean {
+  if (t.metadata.deletionTimestamp) return false;
+  if (t.status?.phase === 'Completed') return false;
+  const end = endTime(t);
+  return end === undefined || now < end;
+}
+
+/** The nodes a trace selects: KubeVirt nodes that match its nodeSelector. */
+export function selectsNode(t: Trace, labels: Record<string, string> | undefined): boolean {
+  return labels?.[KUBEVIRT_SCHEDULABLE] === 'true' && matches(t.spec.nodeSelector, labels);
+}
+
+/** A label selector as one node-affinity term, ANDed with kubevirt.io/schedulable=true. */
+export function nodeSelectorTerm(sel: LabelSelector | undefined): NodeSelectorTerm {
+  const reqs: NodeSelectorRequirement[] = [{ key: KUBEVIRT_SCHEDULABLE, operator: 'In', values: ['true'] }];
+  for (const [key, value] of Object.entries(sel?.matchLabels ?? {})) {
+    if (key === KUBEVIRT_SCHEDULABLE && value === 'true') continue;
+    reqs.push({ key, operator: 'In', values: [value] });
+  }
+  for (const e of sel?.matchExpressions ?? []) {
+    reqs.push(e.values?.length ? { key: e.key, operator: e.operator, values: [...e.values] } : { key: e.key, operator: e.operator });
+  }
+  return { matchExpressions: reqs };
+}
+
+/**
+ * The agent DaemonSet, or undefined when no trace is active (then none must exist). Its pods
+ * go to the union of the active traces' nodes: node-affinity terms are ORed, one per distinct
+ * node selector, each ANDed with kubevirt.io/schedulable=true.
+ */
+export function desiredDaemonSet(traces: readonly Trace[], cfg: OperatorConfig, now: number): Record<string, any> | undefined {
+  const active = traces.filter((t) => isActive(t, now));
+  if (active.length === 0) return undefined;
+  const terms = new Map<string, NodeSelectorTerm>();
+  for (const t of active) {
+    const term = nodeSelectorTerm(t.spec.nodeSelector);
+    terms.set(JSON.stringify(term), term);
+  }
+  const a = cfg.agent;
+  const labels = { ...AGENT_LABELS, 'app.kubernetes.io/instance': a.name };
+  const ro = true;
+  const hostPath = (name: string, path: string, type: string) => ({ name, hostPath: { path, type } });
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'DaemonSet',
+    metadata: { name: a.name, namespace: cfg.namespace, labels: { ...labels, ...MANAGED_BY } },
+    spec: {
+      selector: { matchLabels: labels },
+      updateStrategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: '10%' } },
+      template: {
+        metadata: { labels: { ...a.podLabels, ...labels } },
+        spec: {
+          serviceAccountName: a.serviceAccountName,
+          ...(a.priorityClassName ? { priorityClassName: a.priorityClassName } : {}),
+          affinity: {
+            nodeAffinity: {
+              requiredDuringSchedulingIgnoredDuringExecution: {
+                nodeSelectorTerms: [...terms.keys()].sort().map((k) => terms.get(k)!),
+              },
+            },
+          },
+          tolerations: a.tolerations,
+          terminationGracePeriodSeconds: 30,
+          containers: [
+            {
+              name: 'agent',
+              image: a.image,
+              imagePullPolicy: a.imagePullPolicy,
+              command: ['node', 'dist/agent/main.js'],
+              env: [
+                { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
+                { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+              ],
+              ports: [{ name: 'metrics', containerPort: a.port, protocol: 'TCP' }],
+              livenessProbe: { httpGet: { path: '/healthz', port: 'metrics' }, periodSeconds: 20, failureThreshold: 3 },
+              readinessProbe: { httpGet: { path: '/readyz', port: 'metrics' }, periodSeconds: 10 },
+              resources: a.resources,
+              securityContext: {
+                privileged: false,
+                allowPrivilegeEscalation: false,
+                readOnlyRootFilesystem: true,
+                // uid 0 so that the added capabilities are effective (Kubernetes has no ambient
+                // capabilities) and pins in the root-owned bpffs can be written; with every
+                // other capability dropped, root here cannot override file permissions.
+                runAsUser: 0,
+                runAsNonRoot: false,
+                capabilities: {
+                  drop: ['ALL'],
+                  // BPF: load programs, create and pin maps. PERFMON: attach to tracepoints
+                  // (raw_tp/tp_btf) and read kernel addresses in BTF-based programs.
+                  add: ['BPF', 'PERFMON'],
+                },
+                seccompProfile: { type: a.seccompProfile },
+              },
+              volumeMounts: [
+                // bpffs, read-write: the loader pins maps and links so a restart loses no counts.
+                { name: 'bpffs', mountPath: '/sys/fs/bpf', mountPropagation: 'HostToContainer' },
+                // tracefs: the agent checks the vhost_net tracepoints exist (TracepointMissing).
+                { name: 'tracefs', mountPath: '/sys/kernel/tracing', readOnly: ro },
+                // The kernel's BTF, for CO-RE relocation and KernelUnsupported detection.
+                { name: 'btf', mountPath: '/sys/kernel/btf', readOnly: ro },
+                // cgroupfs: cgroup ids of QEMU processes, the key of the histograms.
+                { name: 'cgroup', mountPath: '/sys/fs/cgroup', readOnly: ro },
+                // The host's /proc: which QEMU process (and so which VMI pod) a vhost worker serves.
+                { name: 'proc', mountPath: '/host/proc', readOnly: ro },
+              ],
+            },
+          ],
+          volumes: [
+            hostPath('bpffs', '/sys/fs/bpf', 'Directory'),
+            hostPath('tracefs', '/sys/kernel/tracing', 'Directory'),
+            hostPath('btf', '/sys/kernel/btf', 'Directory'),
+            hostPath('cgroup', '/sys/fs/cgroup', 'Directory'),
+            hostPath('proc', '/proc', 'Directory'),
+          ],
+        },
+      },
+    },
+  };
+}

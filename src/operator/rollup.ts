@@ -1,0 +1,260 @@
+// The status of a trace from its reports: phase, conditions, per-node states, top VMs and the
+// cluster summary (the exact merge of the reports' totals). Pure: the caller passes the clock.
+import { empty, merge, summarize, withoutBuckets } from '../api/histogram.js';
+import type { Trace } from '../api/reports.js';
+import type {
+  Condition,
+  Direction,
+  NodeState,
+  Phase,
+  RawDirections,
+  RawHistogram,
+  SummaryDirections,
+  TraceStatus,
+  VhostTraceReport,
+  VMSummary,
+} from '../api/v1alpha1.js';
+import { endTime } from './daemonset.js';
+import { defaultIntervalSeconds, formatDuration, parseDuration } from './interval.js';
+
+export const LIMITS = {
+  /** Per-node rows in status (the schema's maxItems). */
+  nodes: 100,
+  /** Per-VM rows in status (the schema's maxItems). */
+  vms: 50,
+  /** Node names a condition message lists per group before "and N more". */
+  namesInMessage: 20,
+  /** A node's message in status is cut to this many characters. */
+  nodeMessage: 256,
+  /** The status, serialized, stays under this; rows are dropped from the end until it does. */
+  statusBytes: 60 * 1024,
+} as const;
+
+export interface RollupInput {
+  trace: Trace;
+  /** This trace's reports (spec.trace.uid equals the trace's uid). */
+  reports: readonly VhostTraceReport[];
+  /** Names of the nodes the trace selects now (KubeVirt nodes matching its nodeSelector). */
+  selectedNodes: readonly string[];
+  now: number;
+  /** Mean serialized size of a report, for the default interval. */
+  reportBytes?: number;
+}
+
+const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+
+/** The interval in effect: spec.interval, else the default for this many nodes. */
+export function intervalSeconds(t: Trace, nodes: number, reportBytes = 0): number {
+  return t.spec.interval ? parseDuration(t.spec.interval) / 1000 : defaultIntervalSeconds(nodes, reportBytes);
+}
+
+/** A node whose last report is older than this has stopped reporting (ReportStale). */
+export function staleAfterMs(intervalSec: number): number {
+  return Math.max(30_000, 3 * intervalSec * 1000);
+}
+
+type Hist4 = Record<Direction, { packets: RawHistogram; bytes: RawHistogram }>;
+
+function add(acc: Hist4, d: RawDirections | undefined): void {
+  for (const dir of ['rx', 'tx'] as const) {
+    const h = d?.[dir];
+    if (!h) continue;
+    acc[dir].packets = merge(acc[dir].packets, h.packets);
+    acc[dir].bytes = merge(acc[dir].bytes, h.bytes);
+  }
+}
+const zero4 = (): Hist4 => ({ rx: { packets: empty(), bytes: empty() }, tx: { packets: empty(), bytes: empty() } });
+
+function nodeStates(input: RollupInput, intervalSec: number): Map<string, NodeState> {
+  const nodes = new Map<string, NodeState>();
+  for (const n of input.selectedNodes) nodes.set(n, { name: n, state: 'Pending' });
+  for (const r of input.reports) {
+    const s = r.status;
+    const name = r.spec.nodeName;
+    const st: NodeState = { name, state: s?.state ?? 'Pending' };
+    if (s?.reason) st.reason = s.reason;
+    if (s?.message) st.message = s.message.slice(0, LIMITS.nodeMessage);
+    if (s?.kernel) st.kernel = s.kernel;
+    if (s?.mode) st.mode = s.mode;
+    if (s?.observedTime) st.lastReportTime = s.observedTime;
+    if (st.state === 'Reporting' && s?.observedTime && input.now - Date.parse(s.observedTime) > staleAfterMs(intervalSec)) {
+      st.state = 'Failed';
+      st.reason = 'ReportStale';
+      st.message = `no report since ${s.observedTime} (expected every ${formatDuration(intervalSec)})`;
+    }
+    nodes.set(name, st);
+  }
+  return nodes;
+}
+
+const ORDER = { Failed: 0, Pending: 1, Reporting: 2 } as const;
+
+function names(list: readonly NodeState[], withReason: boolean): string {
+  const shown = list.slice(0, LIMITS.namesInMessage).map((n) => (withReason && n.reason ? `${n.name} (${n.reason})` : n.name));
+  const more = list.length - shown.length;
+  return shown.join(', ') + (more > 0 ? ` and ${more} more` : '');
+}
+
+function condition(prev: Condition[] | undefined, c: Omit<Condition, 'lastTransitionTime'>, now: number): Condition {
+  const old = prev?.find((p) => p.type === c.type);
+  return { ...c, lastTransitionTime: old && old.status === c.status ? old.lastTransitionTime : iso(now) };
+}
+
+function nodesReadyCondition(all: NodeState[], generation: number, prev: Condition[] | undefined, now: number): Condition {
+  const failed = all.filter((n) => n.state === 'Failed');
+  const pending = all.filter((n) => n.state === 'Pending');
+  const base = { type: 'NodesReady', observedGeneration: generation };
+  if (all.length === 0) {
+    return condition(prev, { ...base, status: 'False', reason: 'NoNodesSelected', message: 'no KubeVirt node matches the nodeSelector' }, now);
+  }
+  if (failed.length === 0 && pending.length === 0) {
+    return condition(prev, { ...base, status: 'True', reason: 'AllNodesReporting', message: `all ${all.length} nodes report` }, now);
+  }
+  // The reason is the most common failure, so `kubectl wait` users see the main problem.
+  const byReason = new Map<string, number>();
+  for (const n of failed) byReason.set(n.reason ?? 'Failed', (byReason.get(n.reason ?? 'Failed') ?? 0) + 1);
+  const reason = failed.length ? [...byReason.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))[0]![0] : 'NodesPending';
+  const parts: string[] = [];
+  if (failed.length) parts.push(`${failed.length} of ${all.length} nodes cannot trace: ${names(failed, true)}`);
+  if (pending.length) parts.push(`${pending.length} of ${all.length} nodes have not reported: ${names(pending, false)}`);
+  return condition(prev, { ...base, status: 'False', reason, message: parts.join('; ') }, now);
+}
+
+function vmRows(reports: readonly VhostTraceReport[], directions: readonly Direction[]): { vms: VMSummary[]; other: TraceStatus['otherVMs'] } {
+  const acc = new Map<string, { namespace: string; name: string; h: Hist4; nodeRuns: Map<string, number> }>();
+  for (const r of reports) {
+    for (const vm of r.status?.vms ?? []) {
+      const k = `${vm.namespace}/${vm.name}`;
+      let a = acc.get(k);
+      if (!a) acc.set(k, (a = { namespace: vm.namespace, name: vm.name, h: zero4(), nodeRuns: new Map() }));
+      add(a.h, vm);
+      const runs = (vm.rx?.packets.count ?? 0) + (vm.tx?.packets.count ?? 0);
+      a.nodeRuns.set(r.spec.nodeName, (a.nodeRuns.get(r.spec.nodeName) ?? 0) + runs);
+    }
+  }
+  const runs = (h: Hist4) => h.rx.packets.count + h.tx.packets.count;
+  const sorted = [...acc.values()].sort(
+    (a, b) => runs(b.h) - runs(a.h) || a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name),
+  );
+  const vms = sorted.slice(0, LIMITS.vms).map((a) => {
+    const row: VMSummary = { namespace: a.namespace, name: a.name };
+    // A VM that migrated reported from two nodes; it is shown on the one with most runs.
+    const node = [...a.nodeRuns.entries()].sort((x, y) => y[1] - x[1] || x[0].localeCompare(y[0]))[0]?.[0];
+    if (node) row.node = node;
+    for (const d of directions) row[d] = { packets: withoutBuckets(a.h[d].packets), bytes: withoutBuckets(a.h[d].bytes) };
+    return row;
+  });
+  const rest = sorted.slice(LIMITS.vms);
+  return {
+    vms,
+    other: {
+      count: rest.length,
+      rxRuns: rest.reduce((s, a) => s + a.h.rx.packets.count, 0),
+      txRuns: rest.reduce((s, a) => s + a.h.tx.packets.count, 0),
+    },
+  };
+}
+
+/** Drops per-node rows, then per-VM rows, from the end until the status fits LIMITS.statusBytes. */
+export function bound(status: TraceStatus): TraceStatus {
+  const s = { ...status, nodes: [...(status.nodes ?? [])], vms: [...(status.vms ?? [])] };
+  let size = Buffer.byteLength(JSON.stringify(s));
+  while (size > LIMITS.statusBytes && (s.nodes.length > 0 || s.vms.length > 0)) {
+    if (s.nodes.length > 10 || s.vms.length === 0) s.nodes.pop();
+    else {
+      const dropped = s.vms.pop()!;
+      const o = s.otherVMs ?? { count: 0, rxRuns: 0, txRuns: 0 };
+      s.otherVMs = {
+        count: (o.count ?? 0) + 1,
+        rxRuns: (o.rxRuns ?? 0) + (dropped.rx?.packets.count ?? 0),
+        txRuns: (o.txRuns ?? 0) + (dropped.tx?.packets.count ?? 0),
+      };
+    }
+    size = Buffer.byteLength(JSON.stringify(s));
+  }
+  return s;
+}
+
+/**
+ * The trace's status. A Completed trace keeps the status it completed with: its final numbers
+ * stay whatever happens to the reports afterwards.
+ */
+export function rollUp(input: RollupInput): TraceStatus {
+  const { trace, now } = input;
+  const prev = trace.status;
+  if (prev?.phase === 'Completed') return prev;
+  const generation = trace.metadata.generation ?? 1;
+  const start = prev?.startTime ? Date.parse(prev.startTime) : now;
+  const directions = trace.spec.directions ?? ['rx', 'tx'];
+
+  const nodeCount = new Set([...input.selectedNodes, ...input.reports.map((r) => r.spec.nodeName)]).size;
+  const intervalSec = intervalSeconds(trace, nodeCount, input.reportBytes);
+  const all = [...nodeStates(input, intervalSec).values()].sort((a, b) => ORDER[a.state] - ORDER[b.state] || a.name.localeCompare(b.name));
+  const count = (s: NodeState['state']) => all.filter((n) => n.state === s).length;
+  const nodeCounts = { selected: all.length, reporting: count('Reporting'), pending: count('Pending'), failed: count('Failed') };
+
+  const totals = zero4();
+  for (const r of input.reports) add(totals, r.status?.total);
+  const summary: SummaryDirections = {};
+  for (const d of directions) summary[d] = { packets: summarize(totals[d].packets), bytes: summarize(totals[d].bytes) };
+
+  const end = endTime({ ...trace, status: { ...prev, startTime: iso(start) } });
+  const done = end !== undefined && now >= end;
+  // Pending until every selected node has reported once, or one start grace has passed.
+  const graceOver = now - start >= staleAfterMs(intervalSec);
+  let phase: Phase;
+  if (done) phase = 'Completed';
+  else if (nodeCounts.selected > 0 && nodeCounts.failed === nodeCounts.selected) phase = 'Failed';
+  else if (nodeCounts.reporting === 0 || (nodeCounts.pending > 0 && !graceOver)) phase = 'Pending';
+  else phase = 'Running';
+
+  const conditions = [
+    nodesReadyCondition(all, generation, prev?.conditions, now),
+    condition(
+      prev?.conditions,
+      done
+        ? { type: 'Completed', status: 'True', reason: 'DurationElapsed', message: `traced for ${trace.spec.duration}`, observedGeneration: generation }
+        : {
+            type: 'Completed',
+            status: 'False',
+            reason: 'Tracing',
+            message: end !== undefined ? `ends at ${iso(end)}` : 'runs until deleted',
+            observedGeneration: generation,
+          },
+      now,
+    ),
+  ];
+
+  const { vms, other } = vmRows(input.reports, directions);
+  const status: TraceStatus = {
+    phase,
+    observedGeneration: generation,
+    startTime: iso(start),
+    ...(done ? { endTime: iso(end) } : {}),
+    interval: trace.spec.interval ?? formatDuration(intervalSec),
+    nodesReporting: `${nodeCounts.reporting}/${nodeCounts.selected}`,
+    nodeCounts,
+    nodes: all.slice(0, LIMITS.nodes),
+    conditions,
+    vms,
+    otherVMs: other,
+    summary,
+  };
+  return bound(status);
+}
+
+/** When the roll-up of this trace changes by the clock alone (completion, staleness, grace). */
+export function nextTimedChange(input: RollupInput, status: TraceStatus): number | undefined {
+  if (status.phase === 'Completed') return undefined;
+  const intervalSec = status.interval ? parseDuration(status.interval) / 1000 : 10;
+  const start = status.startTime ? Date.parse(status.startTime) : input.now;
+  const times: number[] = [start + staleAfterMs(intervalSec)];
+  const end = endTime({ ...input.trace, status });
+  if (end !== undefined) times.push(end);
+  for (const r of input.reports) {
+    const t = r.status?.observedTime;
+    if (r.status?.state === 'Reporting' && t) times.push(Date.parse(t) + staleAfterMs(intervalSec) + 1);
+  }
+  const future = times.filter((t) => t > input.now);
+  return future.length ? Math.min(...future) : undefined;
+}
