@@ -7,11 +7,11 @@ import type { IncomingMessage } from 'node:http';
 import http from 'node:http';
 import https, { type RequestOptions } from 'node:https';
 
+/** Any Kubernetes object: the fields this client reads; typed kinds (VhostTrace, ...) fit it. */
 export interface KubeObject {
   apiVersion?: string;
   kind?: string;
   metadata?: { name?: string; namespace?: string; resourceVersion?: string; uid?: string; [k: string]: unknown };
-  [k: string]: unknown;
 }
 
 export interface List<T> {

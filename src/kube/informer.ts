@@ -9,6 +9,8 @@ import { ApiError, isGone, type KubeClient, type KubeObject } from './client.js'
 export interface InformerOptions {
   /** Label selector for list and watch. Default: everything. */
   labelSelector?: string;
+  /** Field selector for list and watch, e.g. spec.nodeName=node-a. Default: none. */
+  fieldSelector?: string;
   /** Relist this often even when the watch is healthy, with ±10% jitter. Default 5 min. */
   resyncMs?: number;
   /** Restart a watch that delivered nothing, not even a bookmark, for this long. Default 90 s. */
@@ -51,7 +53,7 @@ export class Informer<T extends KubeObject> extends EventEmitter<InformerEvents<
   private syncedResolve!: () => void;
   /** Resolves after the first list has filled the cache. */
   readonly synced = new Promise<void>((r) => (this.syncedResolve = r));
-  private readonly opts: Required<Omit<InformerOptions, 'labelSelector'>> & { labelSelector?: string };
+  private readonly opts: Required<Omit<InformerOptions, 'labelSelector' | 'fieldSelector'>> & Pick<InformerOptions, 'labelSelector' | 'fieldSelector'>;
 
   constructor(
     private readonly client: KubeClient,
@@ -136,7 +138,7 @@ export class Informer<T extends KubeObject> extends EventEmitter<InformerEvents<
     let cont: string | undefined;
     let rv: string;
     do {
-      const page = await this.client.list<T>(this.path, { labelSelector: this.opts.labelSelector, limit: 500, continue: cont });
+      const page = await this.client.list<T>(this.path, { labelSelector: this.opts.labelSelector, fieldSelector: this.opts.fieldSelector, limit: 500, continue: cont });
       for (const it of page.items) items.set(key(it), it);
       cont = page.metadata.continue || undefined;
       rv = page.metadata.resourceVersion;
@@ -167,6 +169,7 @@ export class Informer<T extends KubeObject> extends EventEmitter<InformerEvents<
       allowWatchBookmarks: true,
       timeoutSeconds: this.opts.watchTimeoutSeconds,
       labelSelector: this.opts.labelSelector,
+      fieldSelector: this.opts.fieldSelector,
     });
     this.stream = stream;
     this.emit('connect', this.resourceVersion);

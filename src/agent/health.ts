@@ -1,0 +1,78 @@
+// Whether this node can trace, and why not, from the kernel probe and the loader's state.
+// This is what reports carry, so a trace's status can name a failing node and say what to do.
+import type { Condition, TraceMode } from '../api/v1alpha1.js';
+import type { LoaderExit } from './loader-supervisor.js';
+import type { NodeHealth } from './report-status.js';
+import type { KernelFacts } from './probe.js';
+import type { LoaderMode } from '../loader/snapshot.js';
+
+export interface LoaderState {
+  running: boolean;
+  restarts: number;
+  lastExit?: LoaderExit;
+  lastSnapshotMode?: LoaderMode;
+  lastSnapshotAt?: Date;
+  /** When the current loader's first snapshot arrived. */
+  upSince?: Date;
+}
+
+/** vhost-hist's exit codes (docs/bpf.md) as report reasons, with what to do about each. */
+function explainExit(code: number, facts: KernelFacts): { reason: string; hint: string } | undefined {
+  switch (code) {
+    case 3:
+      return {
+        reason: 'TracepointMissing',
+        hint: facts.vhostNetLoaded
+          ? 'vhost_net is loaded without the vhost_net_rx_end/tx_end tracepoints and stock-kernel mode is not possible here: install the vhosttrace vhost_net module (kernel/README.md)'
+          : 'vhost_net is not loaded (no VM on this node uses vhost-net yet?): its tracepoints appear when the vhosttrace vhost_net module is loaded (kernel/README.md)',
+      };
+    case 4:
+      return { reason: 'BTFMissing', hint: 'the kernel has no BTF at /sys/kernel/btf/vmlinux: run a kernel built with CONFIG_DEBUG_INFO_BTF=y' };
+    case 5:
+      return { reason: 'PermissionDenied', hint: "bpf() was refused: the agent needs CAP_BPF and CAP_PERFMON, and a seccomp profile that allows bpf() and perf_event_open()" };
+    case 6:
+      return { reason: 'BPFFSMissing', hint: 'no bpf filesystem at /sys/fs/bpf: mount one on the host (mount -t bpf bpf /sys/fs/bpf) and mount it into the agent' };
+    case 7:
+      return { reason: 'LoaderFailed', hint: 'pinned maps of another vhost-hist version are in /sys/fs/bpf/vhosttrace: run `vhost-hist --stop` on the node' };
+    default:
+      return undefined;
+  }
+}
+
+const modeOf = (m?: LoaderMode): TraceMode | undefined => (m === 'fentry' ? 'fentry' : m ? 'tracepoint' : undefined);
+const describeExit = (e: LoaderExit) => (e.signal ? `signal ${e.signal}` : `exit code ${e.code}`);
+
+export function nodeHealth(facts: KernelFacts, loader: LoaderState, now: Date, staleAfterMs: number, started: Date): NodeHealth {
+  const conditions: Condition[] = [];
+  const t = (d?: Date) => (d ?? started).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  let health: NodeHealth;
+  const fresh = loader.lastSnapshotAt && now.getTime() - loader.lastSnapshotAt.getTime() <= staleAfterMs;
+  const permanent = loader.lastExit?.code != null ? explainExit(loader.lastExit.code, facts) : undefined;
+
+  if (loader.running && fresh) {
+    const mode = modeOf(loader.lastSnapshotMode);
+    health = { state: 'Reporting', kernel: facts.kernel, mode };
+    conditions.push({ type: 'Traceable', status: 'True', reason: mode === 'fentry' ? 'StockKernel' : 'Tracepoint', message: mode === 'fentry' ? 'no vhost_net tracepoints: counting with fentry/fexit on the stock module' : 'vhost_net tracepoints attached', lastTransitionTime: t(loader.upSince) });
+  } else if (!loader.running && permanent && loader.lastExit) {
+    const said = loader.lastExit.stderr.split('\n').pop() ?? '';
+    health = { state: 'Failed', kernel: facts.kernel, reason: permanent.reason, message: `${said ? `${said}; ` : ''}${permanent.hint}`.slice(0, 1024) };
+    conditions.push({ type: 'Traceable', status: 'False', reason: permanent.reason, message: health.message!, lastTransitionTime: t(loader.lastExit.at) });
+  } else if (loader.lastExit && !loader.running) {
+    health = { state: 'Pending', kernel: facts.kernel, reason: 'LoaderRestarting', message: `the loader exited (${describeExit(loader.lastExit)}); restarting it` };
+    conditions.push({ type: 'Traceable', status: 'Unknown', reason: 'LoaderRestarting', message: health.message!, lastTransitionTime: t(loader.lastExit.at) });
+  } else {
+    health = { state: 'Pending', kernel: facts.kernel, reason: 'LoaderStarting', message: 'waiting for the first snapshot of the loader' };
+    conditions.push({ type: 'Traceable', status: 'Unknown', reason: 'LoaderStarting', message: health.message!, lastTransitionTime: t(started) });
+  }
+  if (loader.restarts > 0 && loader.lastExit) {
+    conditions.push({
+      type: 'LoaderRestarted',
+      status: 'True',
+      reason: 'LoaderExited',
+      message: `the loader exited ${loader.restarts} time(s), last with ${describeExit(loader.lastExit)}; pinned maps kept counting while it was down`,
+      lastTransitionTime: t(loader.lastExit.at),
+    });
+  }
+  health.conditions = conditions;
+  return health;
+}

@@ -1,0 +1,118 @@
+// Runs the node's one loader (`vhost-hist --json --pin`, or a recorded-snapshot replay in
+// tests), parses its stdout with the loader's own parser, and restarts it with backoff when it
+// exits. Pinned maps and links keep counting while it is down, so a restart loses nothing.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { SnapshotStream, type LoaderSnapshot } from '../loader/snapshot.js';
+
+export interface LoaderExit {
+  code: number | null;
+  signal: string | null;
+  /** The last lines the loader wrote to stderr: its own explanation. */
+  stderr: string;
+  at: Date;
+}
+
+export interface SupervisorOptions {
+  /** argv of the loader. */
+  command: string[];
+  /** First restart delay; doubles per exit without a snapshot in between. Default 500 ms. */
+  backoffMinMs?: number;
+  /** Longest restart delay. Default 30 s. */
+  backoffMaxMs?: number;
+}
+
+interface Events {
+  /** first: the first snapshot of this loader process (its `takeover` says if maps were kept). */
+  snapshot: [LoaderSnapshot, first: boolean];
+  start: [pid: number];
+  exit: [LoaderExit, restartInMs: number];
+  /** A line the parser refused; the loader is restarted (its output cannot be trusted). */
+  parseError: [Error];
+}
+
+/** Exit codes of vhost-hist that a restart will not fix (docs/bpf.md): no point hurrying. */
+export const PERMANENT_EXIT_CODES = new Set([3, 4, 5, 6, 7]);
+
+export class LoaderSupervisor extends EventEmitter<Events> {
+  private child?: ChildProcess;
+  private stopping = false;
+  private delay: number;
+  private timer?: NodeJS.Timeout;
+  restarts = 0;
+  lastExit?: LoaderExit;
+  lastSnapshot?: LoaderSnapshot;
+  lastSnapshotAt?: Date;
+
+  constructor(private readonly opts: SupervisorOptions) {
+    super();
+    this.delay = opts.backoffMinMs ?? 500;
+  }
+
+  get running(): boolean {
+    return !!this.child && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  start(): void {
+    this.stopping = false;
+    const [cmd, ...args] = this.opts.command;
+    if (!cmd) throw new Error('loader command is empty');
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = child;
+    const stream = new SnapshotStream();
+    let stderr = '';
+    let sawSnapshot = false;
+    child.stdout!.setEncoding('utf8');
+    child.stdout!.on('data', (chunk: string) => {
+      let snaps: LoaderSnapshot[];
+      try {
+        snaps = stream.push(chunk);
+      } catch (err) {
+        this.emit('parseError', err as Error);
+        child.kill('SIGTERM');
+        return;
+      }
+      for (const s of snaps) {
+        const first = !sawSnapshot;
+        sawSnapshot = true;
+        this.delay = this.opts.backoffMinMs ?? 500; // it works: the next failure starts afresh
+        this.lastSnapshot = s;
+        this.lastSnapshotAt = new Date();
+        this.emit('snapshot', s, first);
+      }
+    });
+    child.stderr!.setEncoding('utf8');
+    child.stderr!.on('data', (chunk: string) => {
+      stderr = (stderr + chunk).slice(-4000);
+    });
+    child.on('error', (err) => {
+      stderr += `\n${err.message}`;
+    });
+    child.on('spawn', () => this.emit('start', child.pid!));
+    child.on('close', (code, signal) => {
+      this.child = undefined;
+      const exit: LoaderExit = { code, signal, stderr: stderr.trim().split('\n').slice(-5).join('\n'), at: new Date() };
+      this.lastExit = exit;
+      if (this.stopping) return;
+      this.restarts++;
+      const permanent = code !== null && PERMANENT_EXIT_CODES.has(code);
+      const wait = permanent ? Math.max(this.delay, this.opts.backoffMaxMs ?? 30_000) : this.delay;
+      this.delay = Math.min(this.delay * 2, this.opts.backoffMaxMs ?? 30_000);
+      this.emit('exit', exit, wait);
+      this.timer = setTimeout(() => this.start(), wait);
+    });
+  }
+
+  /** Stops the loader (SIGTERM: it exits, the pinned maps and links stay) and does not restart it. */
+  async stop(graceMs = 5000): Promise<void> {
+    this.stopping = true;
+    clearTimeout(this.timer);
+    const child = this.child;
+    if (!child) return;
+    const closed = new Promise<void>((r) => child.once('close', () => r()));
+    child.kill('SIGTERM');
+    const t = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    await closed;
+    clearTimeout(t);
+  }
+}
