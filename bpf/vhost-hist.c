@@ -39,6 +39,7 @@ static struct env {
 	bool pin;
 	bool stop;
 	bool stats;
+	bool probe;
 	bool per_cgroup;
 	enum vh_cache_mode cache;
 	bool verbose;
@@ -78,6 +79,8 @@ static const char usage[] =
 "  --cache KIND         how programs find a cgroup's slot: percpu (default),\n"
 "                       task (task storage) or none (benchmarks)\n"
 "  --stats              enable BPF run-time stats, report them in JSON\n"
+"  --probe              find the mode this kernel allows (attach, detach), print\n"
+"                       one JSON line, exit with the code a start would have\n"
 "  --raw-tp-names RX,TX attach raw_tp mode to these tracepoints instead\n"
 "                       (tests and benchmarks)\n"
 "  --render-hist LABEL  read counts (slot 0 first) from stdin, print them\n"
@@ -103,15 +106,17 @@ static void on_signal(int sig)
 static int die(int code, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/* The last fatal message, for --probe's JSON. */
+static char last_error[1024];
+
 static int die(int code, const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("vhost-hist: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(last_error, sizeof(last_error), fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	fprintf(stderr, "vhost-hist: %s\n", last_error);
 	return code;
 }
 
@@ -136,6 +141,7 @@ static int parse_args(int argc, char **argv)
 		{ "no-cgroup", no_argument, NULL, 'C' },
 		{ "cache", required_argument, NULL, 'N' },
 		{ "stats", no_argument, NULL, 's' },
+		{ "probe", no_argument, NULL, 'b' },
 		{ "render-hist", required_argument, NULL, 'R' },
 		{ "raw-tp-names", required_argument, NULL, 'T' },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -158,6 +164,7 @@ static int parse_args(int argc, char **argv)
 				return die(VH_EXIT_USAGE, "--cache wants percpu, task or none: %s", optarg);
 			break;
 		case 's': env.stats = true; break;
+		case 'b': env.probe = true; break;
 		case 'R': env.render_label = optarg; break;
 		case 'v': env.verbose = true; break;
 		case 'T':
@@ -669,6 +676,62 @@ static bool vmlinux_btf_ok(void)
 	return ok;
 }
 
+static void json_string(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			printf("\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			printf("\\u%04x", (unsigned char)*s);
+		else
+			putchar(*s);
+	}
+	putchar('"');
+}
+
+/*
+ * --probe: what a start would do, without pinning or staying attached. One
+ * JSON line (src/loader/probe.ts); the exit code is the one a start would have.
+ */
+static int probe(void)
+{
+	struct loader ld = { .stats_fd = -1 };
+	struct utsname uts;
+	struct statfs st;
+	bool bpffs;
+	int code = 0;
+
+	env.pin = false;
+	uname(&uts);
+	bpffs = !statfs("/sys/fs/bpf", &st) && st.f_type == BPF_FS_MAGIC;
+	if (!vmlinux_btf_ok()) {
+		code = die(VH_EXIT_NO_BTF, "/sys/kernel/btf/vmlinux missing or not BTF");
+	} else {
+		int fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "vh_probe", 4, 4, 1, NULL);
+
+		if (fd < 0)
+			code = die(errno_exit(errno), "bpf(): %s", strerror(errno));
+		else
+			close(fd);
+	}
+	if (!code)
+		code = start(&ld);
+	printf("{\"type\":\"probe\",\"version\":1,\"kernel\":");
+	json_string(uts.release);
+	printf(",\"ok\":%s,\"mode\":", code ? "false" : "true");
+	if (code)
+		printf("null");
+	else
+		json_string(vh_mode_name(ld.mode));
+	printf(",\"exitCode\":%d,\"bpffs\":%s,\"reason\":", code, bpffs ? "true" : "false");
+	json_string(code ? last_error : "");
+	printf("}\n");
+	if (!code)
+		unload(&ld);
+	return code;
+}
+
 static double now_s(void)
 {
 	struct timespec ts;
@@ -695,6 +758,8 @@ int main(int argc, char **argv)
 	libbpf_set_print(libbpf_print);
 	if (env.stop)
 		return stop_pinned();
+	if (env.probe)
+		return probe();
 
 	if (!vmlinux_btf_ok())
 		return die(VH_EXIT_NO_BTF, "/sys/kernel/btf/vmlinux: %s (kernel built "

@@ -7,6 +7,7 @@ import { existsSync, mkdtempSync, rmSync, statfsSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { LOADER_EXIT, parseProbeLine } from '../../src/loader/probe.js';
 import { SnapshotStream, parseSnapshotLine, parseSnapshotLines, type LoaderSnapshot } from '../../src/loader/snapshot.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
@@ -167,6 +168,29 @@ describe('pinning and takeover', () => {
     const r = sh(LOADER, ['--stop', '--pin-dir', `${pinDir}-none`]);
     expect(r.status).toBe(0);
     expect(r.stderr).toMatch(/nothing pinned/);
+  });
+});
+
+describe('--probe', () => {
+  it('says why no mode is possible, with the exit code a start would have', () => {
+    const r = sh(LOADER, ['--probe']);
+    const p = parseProbeLine(r.stdout.trim());
+    expect(r.status).toBe(LOADER_EXIT.noTracepoint);
+    expect(p).toMatchObject({ ok: false, mode: null, exitCode: 3, bpffs: true });
+    expect(p.reason).toMatch(/no vhost_net tracepoints/);
+  });
+
+  it('names the mode when the tracepoints are there, and leaves nothing attached', () => {
+    const r = sh(LOADER, ['--probe', ...QUIET_TP]);
+    expect(r.status).toBe(0);
+    expect(parseProbeLine(r.stdout.trim())).toMatchObject({ ok: true, mode: 'raw_tp', exitCode: 0, reason: '' });
+    expect(existsSync('/sys/fs/bpf/vhosttrace')).toBe(false);
+  });
+
+  it('reports missing permission', () => {
+    const r = sh('setpriv', ['--reuid', '65534', '--regid', '65534', '--clear-groups', LOADER, '--probe']);
+    expect(r.status).toBe(LOADER_EXIT.noPermission);
+    expect(parseProbeLine(r.stdout.trim()).reason).toMatch(/Operation not permitted/);
   });
 });
 
