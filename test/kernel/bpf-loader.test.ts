@@ -5,6 +5,7 @@
 // ground truth.
 import { spawnSync } from 'node:child_process';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { parseProbeLine } from '../../src/loader/probe.js';
 import { parseSnapshotLines, type LoaderEntry, type LoaderSnapshot } from '../../src/loader/snapshot.js';
 import { expectedRuns, parseTrace, type DriverReport, type RunEvent, type Workload } from './ground-truth.js';
 import { assertGuestOk, KERNELS, runGuest, type GuestResult } from './testbed.js';
@@ -42,6 +43,7 @@ function runWorkload(w: Workload & { cgroup: string }): string {
 const PATCHED_SCRIPT = [
   'T=/sys/kernel/tracing',
   'ls /sys/kernel/btf > "$VT_OUT/btf.txt"',
+  `${LOADER} --probe > "$VT_OUT/probe.json"`,
   'mkdir -p /sys/fs/cgroup/vht-a /sys/fs/cgroup/vht-b',
   'stat -c %i /sys/fs/cgroup/vht-a > "$VT_OUT/a.ino"; stat -c %i /sys/fs/cgroup/vht-b > "$VT_OUT/b.ino"',
   'echo 8192 > $T/buffer_size_kb; echo 1 > $T/events/vhost_net/enable',
@@ -65,6 +67,7 @@ const PATCHED_SCRIPT = [
 // Unpatched module: no tracepoints, auto mode must pick stock mode.
 const UNPATCHED_SCRIPT = [
   'test ! -e /sys/kernel/tracing/events/vhost_net && echo no-tracepoints',
+  `${LOADER} --probe > "$VT_OUT/probe.json"`,
   'mkdir -p /sys/fs/cgroup/vht-a /sys/fs/cgroup/vht-b',
   'stat -c %i /sys/fs/cgroup/vht-a > "$VT_OUT/a.ino"; stat -c %i /sys/fs/cgroup/vht-b > "$VT_OUT/b.ino"',
   `${LOADER} --json -i 0.2 > "$VT_OUT/stock.jsonl" 2> "$VT_OUT/stock.err" & STOCK=$!`,
@@ -137,6 +140,7 @@ describe.each(KERNELS)('vhost-hist on Debian %s with the patched vhost_net', (ke
   });
 
   it('counts every traced event, per cgroup and direction, exactly, across a SIGKILL of the loader', async () => {
+    expect(parseProbeLine((await guest.read('probe.json')).trim())).toMatchObject({ ok: true, mode: 'raw_tp' });
     const first = last(await guest.read('raw1.jsonl'));
     expect(first.mode).toBe('raw_tp');
     expect(first.takeover).toBe(false);
@@ -180,6 +184,7 @@ describe.each(KERNELS)('vhost-hist on Debian %s with its own vhost_net (stock mo
     const guest = await runGuest({ kernel, unpatched: true, script: UNPATCHED_SCRIPT });
     await assertGuestOk(guest);
     expect(guest.stdout).toMatch(/^no-tracepoints$/m);
+    expect(parseProbeLine((await guest.read('probe.json')).trim())).toMatchObject({ ok: true, mode: 'fentry' });
     const ino = { a: Number(await guest.read('a.ino')), b: Number(await guest.read('b.ino')) };
     const snap = last(await guest.read('stock.jsonl'));
     expect(snap.mode).toBe('fentry');
