@@ -1,0 +1,155 @@
+// reconcile(key): read what the caches hold, compute what should be, apply the difference.
+// Two kinds of keys: a trace (its status) and "DaemonSet" (the one agent DaemonSet for all
+// traces). Each call starts from scratch; the little state kept here (last write, pending
+// report times) only saves writes and measures latency, and is not needed to be correct.
+import { createHash } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Trace } from '../api/reports.js';
+import { API_VERSION, type TraceStatus } from '../api/v1alpha1.js';
+import { ApiError, type KubeClient, type KubeObject } from '../kube/client.js';
+import { DAEMONSET_KEY, type Caches } from './cache.js';
+import type { OperatorConfig } from './config.js';
+import { desiredDaemonSet, endTime, isActive, selectsNode } from './daemonset.js';
+import type { OperatorMetrics } from './metrics.js';
+import { nextTimedChange, rollUp } from './rollup.js';
+
+export const HASH_ANNOTATION = 'vhosttrace.io/spec-hash';
+
+/** What a reconcile asks of the queue: look again after this long (undefined: only on change). */
+export interface Result {
+  requeueAfterMs?: number;
+}
+
+/** JSON with sorted keys, to compare objects whatever order their fields came in. */
+export function canonical(v: unknown): string {
+  return JSON.stringify(v, (_k, x: unknown) =>
+    x && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => a.localeCompare(b))) : x,
+  );
+}
+
+export function tracePath(t: { kind: string; metadata: { name?: string; namespace?: string } }): string {
+  const base = `/apis/${API_VERSION}`;
+  return t.kind === 'VhostTrace'
+    ? `${base}/namespaces/${t.metadata.namespace}/vhosttraces/${t.metadata.name}`
+    : `${base}/clustervhosttraces/${t.metadata.name}`;
+}
+
+export class Reconciler {
+  /** key -> canonical status last written, and when. */
+  private readonly written = new Map<string, { status: string; at: number }>();
+  /** key -> observedTimes (ms) of reports not yet in a written status. */
+  private readonly pendingReports = new Map<string, number[]>();
+
+  constructor(
+    private readonly client: KubeClient,
+    private readonly cfg: OperatorConfig,
+    private readonly caches: Caches,
+    private readonly metrics: OperatorMetrics,
+    private readonly log: Logger,
+    private readonly clock: () => number = Date.now,
+  ) {}
+
+  /** A report of this trace changed: its observedTime starts a report-to-status measurement. */
+  noteReport(key: string, observedTime: string | undefined): void {
+    if (!observedTime) return;
+    const list = this.pendingReports.get(key) ?? [];
+    if (list.length < 100_000) list.push(Date.parse(observedTime));
+    this.pendingReports.set(key, list);
+  }
+
+  async reconcile(key: string): Promise<Result> {
+    return key === DAEMONSET_KEY ? this.reconcileDaemonSet() : this.reconcileTrace(key);
+  }
+
+  async reconcileTrace(key: string): Promise<Result> {
+    const log = this.log.child({ trace: key });
+    const trace = this.caches.trace(key);
+    if (!trace || trace.metadata.deletionTimestamp) {
+      // Its reports are owned by it: the garbage collector deletes them.
+      this.written.delete(key);
+      this.pendingReports.delete(key);
+      return {};
+    }
+    const now = this.clock();
+    const selectedNodes = this.caches
+      .allNodes()
+      .filter((n) => selectsNode(trace, n.metadata.labels))
+      .map((n) => n.metadata.name);
+    const reports = this.caches.reportsOf(trace.metadata.uid!);
+    const input = { trace, reports, selectedNodes, now, reportBytes: this.caches.meanReportBytes() };
+    const t0 = performance.now();
+    const status = rollUp(input);
+    this.metrics.rollupSeconds.observe((performance.now() - t0) / 1000);
+    const next = nextTimedChange(input, status);
+    const requeue = (ms?: number): Result => {
+      const timed = next !== undefined ? Math.max(0, next - now) : undefined;
+      const all = [ms, timed].filter((x): x is number => x !== undefined);
+      return all.length ? { requeueAfterMs: Math.min(...all) } : {};
+    };
+
+    const want = canonical(status);
+    const last = this.written.get(key);
+    if (want === canonical(trace.status ?? {}) || want === last?.status) {
+      this.metrics.statusWrites.inc({ result: 'unchanged' });
+      this.pendingReports.delete(key);
+      return requeue();
+    }
+    // Rate limit: at most one write per trace per statusMinIntervalMs, except the one that
+    // completes it (its final numbers should not wait).
+    const wait = last ? last.at + this.cfg.statusMinIntervalMs - now : 0;
+    if (wait > 0 && status.phase !== 'Completed') {
+      this.metrics.statusWrites.inc({ result: 'deferred' });
+      return requeue(wait);
+    }
+    await this.writeStatus(trace, status);
+    const done = this.clock();
+    this.written.set(key, { status: want, at: done });
+    for (const t of this.pendingReports.get(key) ?? []) this.metrics.reportToStatus.observe(Math.max(0, done - t) / 1000);
+    this.pendingReports.delete(key);
+    this.metrics.statusWrites.inc({ result: 'written' });
+    log.info(
+      { phase: status.phase, nodes: status.nodesReporting, rxRuns: status.summary?.rx?.packets.count, txRuns: status.summary?.tx?.packets.count },
+      'status written',
+    );
+    if (status.phase === 'Completed' && trace.status?.phase !== 'Completed') this.log.info({ trace: key }, 'trace completed');
+    return requeue();
+  }
+
+  private async writeStatus(trace: Trace, status: TraceStatus): Promise<void> {
+    const { name, namespace, uid } = trace.metadata;
+    // metadata.uid makes the write a precondition: never the status of a re-created namesake.
+    const body = { apiVersion: API_VERSION, kind: trace.kind, metadata: { name, ...(namespace ? { namespace } : {}), uid }, status };
+    await this.client.apply(`${tracePath(trace)}/status`, body as KubeObject, this.cfg.fieldManager);
+  }
+
+  async reconcileDaemonSet(): Promise<Result> {
+    const log = this.log.child({ daemonSet: `${this.cfg.namespace}/${this.cfg.agent.name}` });
+    const now = this.clock();
+    const traces = this.caches.allTraces();
+    const desired = desiredDaemonSet(traces, this.cfg, now);
+    const existing = this.caches.daemonSets.get(this.cfg.namespace, this.cfg.agent.name);
+    const path = `/apis/apps/v1/namespaces/${this.cfg.namespace}/daemonsets/${this.cfg.agent.name}`;
+    // The DaemonSet must go when the last active trace ends by the clock: look again then.
+    const ends = traces.filter((t) => isActive(t, now)).map(endTime).filter((e): e is number => e !== undefined);
+    const result: Result = ends.length ? { requeueAfterMs: Math.max(0, Math.min(...ends) - now) + 1 } : {};
+    if (!desired) {
+      if (existing) {
+        await this.client.delete(path, { propagationPolicy: 'Background' });
+        log.info('no active trace: deleted the agent DaemonSet');
+      }
+      return result;
+    }
+    const hash = createHash('sha256').update(canonical(desired)).digest('hex').slice(0, 16);
+    const annotations = (existing?.metadata as { annotations?: Record<string, string> } | undefined)?.annotations;
+    if (annotations?.[HASH_ANNOTATION] === hash) return result;
+    desired.metadata.annotations = { [HASH_ANNOTATION]: hash };
+    try {
+      await this.client.apply(path, desired, this.cfg.fieldManager);
+    } catch (e) {
+      if (e instanceof ApiError) log.error({ code: e.code, err: e.message }, 'applying the agent DaemonSet failed');
+      throw e;
+    }
+    log.info({ traces: traces.filter((t) => isActive(t, now)).length, created: !existing }, 'applied the agent DaemonSet');
+    return result;
+  }
+}
