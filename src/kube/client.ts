@@ -117,7 +117,7 @@ export class KubeClient {
    * Server-side apply: the object is this field manager's whole intent; fields it no longer
    * sets are removed, others' fields are left alone. force: take over conflicting fields.
    */
-  apply<T extends KubeObject>(path: string, obj: KubeObject, fieldManager: string, force = true): Promise<T> {
+  apply<T extends KubeObject>(path: string, obj: object, fieldManager: string, force = true): Promise<T> {
     return this.request<T>('PATCH', path, {
       body: obj,
       contentType: 'application/apply-patch+yaml',

@@ -1,0 +1,360 @@
+// The node agent: watches the traces that select its node, runs the node's one loader, and
+// writes one VhostTraceReport per active trace at the trace's interval. Everything it must
+// not lose (each trace's ledger, the maps' generation, the cgroup -> VM mappings) is kept in
+// its state dir on the host, so a restarted agent continues where it stopped.
+import { spawn } from 'node:child_process';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { parseDuration } from '../api/duration.js';
+import { merge } from '../api/histogram.js';
+import { reportSkeleton, traceRef, type Trace } from '../api/reports.js';
+import { matches } from '../api/selector.js';
+import { API_VERSION, type ClusterVhostTrace, type VhostTrace, type VhostTraceReport } from '../api/v1alpha1.js';
+import { isNotFound, resourcePath, type KubeClient, type KubeObject } from '../kube/client.js';
+import { Informer } from '../kube/informer.js';
+import type { LoaderSnapshot } from '../loader/snapshot.js';
+import { Attributor, type PodInfo, type VmRef } from './attribution.js';
+import { nodeHealth } from './health.js';
+import { scanCgroups, scanVhostWorkers, unifiedRoot } from './host-scan.js';
+import { advance, openLedger, sinceStart, type Counts, type Ledger } from './ledger.js';
+import { LoaderSupervisor } from './loader-supervisor.js';
+import { header, histogramSeries, sample } from './metrics.js';
+import { probeKernel, type KernelFacts, type ProbePaths } from './probe.js';
+import { buildReportStatus } from './report-status.js';
+
+export interface AgentConfig {
+  nodeName: string;
+  /** Where vhosttrace is installed: ClusterVhostTrace reports go there. */
+  installNamespace: string;
+  /** The loader's argv: vhost-hist --json --pin ... (or the replay in tests). */
+  loaderCommand: string[];
+  /** Run when the agent stops while no trace selects its node: unpins the programs. */
+  loaderStopCommand: string[];
+  stateDir: string;
+  cgroupRoot: string;
+  procRoot: string;
+  probePaths: ProbePaths;
+  /** Report interval when neither the trace's status nor spec says one. */
+  defaultIntervalMs: number;
+  /** Port of /metrics, /healthz, /readyz; 0 picks a free one. */
+  port: number;
+  fieldManager: string;
+}
+
+interface Pod extends KubeObject {
+  metadata: { name: string; namespace: string; uid: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+}
+
+interface Named extends KubeObject {
+  metadata: { name: string; labels?: Record<string, string> };
+}
+
+interface Schedule {
+  nextAt: number;
+  skeletonApplied: boolean;
+  /** The final report after the trace's duration has been written. */
+  done: boolean;
+}
+
+const GROUP_PATH = `/apis/${API_VERSION}`;
+const RESCAN_MS = 5000;
+
+export class Agent {
+  private readonly traces: Informer<VhostTrace>;
+  private readonly clusterTraces: Informer<ClusterVhostTrace>;
+  private readonly pods: Informer<Pod>;
+  private readonly namespaces: Informer<Named>;
+  private readonly node: Informer<Named>;
+  readonly loader: LoaderSupervisor;
+  private attributor = new Attributor();
+  private generation = 0;
+  private readonly ledgers = new Map<string, Ledger>();
+  private readonly schedules = new Map<string, Schedule>();
+  private facts?: KernelFacts;
+  private readonly started = new Date();
+  private upSince?: Date;
+  private lastScan = 0;
+  private timer?: NodeJS.Timeout;
+  private server?: Server;
+  private busy = false;
+  readonly stats = { reportsWritten: 0, reportErrors: 0 };
+
+  constructor(
+    private readonly cfg: AgentConfig,
+    private readonly client: KubeClient,
+    private readonly log: Logger,
+  ) {
+    const watch = <T extends KubeObject>(path: string, what: string, opts = {}) => {
+      const inf = new Informer<T>(client, path, opts);
+      inf.on('error', (err, delayMs) => log.warn({ err: err.message, what, delayMs }, 'watch failed; retrying'));
+      inf.on('gone', () => log.info({ what }, 'watch expired (410 Gone); relisting'));
+      return inf;
+    };
+    this.traces = watch(`${GROUP_PATH}/vhosttraces`, 'vhosttraces');
+    this.clusterTraces = watch(`${GROUP_PATH}/clustervhosttraces`, 'clustervhosttraces');
+    this.pods = watch('/api/v1/pods', 'pods', { fieldSelector: `spec.nodeName=${cfg.nodeName}` });
+    this.namespaces = watch('/api/v1/namespaces', 'namespaces');
+    this.node = watch('/api/v1/nodes', 'node', { fieldSelector: `metadata.name=${cfg.nodeName}` });
+    this.loader = new LoaderSupervisor({ command: cfg.loaderCommand });
+    this.loader.on('snapshot', (s, first) => void this.onSnapshot(s, first));
+    this.loader.on('exit', (e, wait) =>
+      log.warn({ code: e.code, signal: e.signal, stderr: e.stderr, restartInMs: wait }, 'loader exited; restarting'),
+    );
+    this.loader.on('parseError', (err) => log.error({ err: err.message }, 'loader wrote a malformed line; restarting it'));
+  }
+
+  async start(): Promise<void> {
+    this.facts = await probeKernel(this.cfg.probePaths);
+    this.log.info({ facts: this.facts }, 'kernel probe');
+    await mkdir(join(this.cfg.stateDir, 'traces'), { recursive: true });
+    this.generation = Number(await readFile(join(this.cfg.stateDir, 'generation'), 'utf8').catch(() => '0')) || 0;
+    const remembered = JSON.parse(await readFile(join(this.cfg.stateDir, 'attribution.json'), 'utf8').catch(() => '[]'));
+    this.attributor = new Attributor(remembered as Array<[number, VmRef]>);
+    for (const f of await readdir(join(this.cfg.stateDir, 'traces'))) {
+      if (!f.endsWith('.json')) continue;
+      const l = JSON.parse(await readFile(join(this.cfg.stateDir, 'traces', f), 'utf8')) as Ledger;
+      this.ledgers.set(l.traceUid, l);
+    }
+    for (const inf of [this.traces, this.clusterTraces, this.pods, this.namespaces, this.node] as Informer<KubeObject>[]) void inf.run();
+    this.loader.start();
+    await this.serve();
+    await Promise.all([this.traces.synced, this.clusterTraces.synced, this.pods.synced, this.namespaces.synced, this.node.synced]);
+    this.log.info({ ledgers: this.ledgers.size, generation: this.generation }, 'agent ready');
+    this.timer = setInterval(() => void this.tick(), 250);
+  }
+
+  /** SIGTERM: stop reporting and the loader. With no trace selecting the node, unpin too. */
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    const keep = this.activeTraces().length > 0;
+    await this.loader.stop();
+    if (!keep) await run(this.cfg.loaderStopCommand).catch((e: Error) => this.log.warn({ err: e.message }, 'unpinning failed'));
+    for (const inf of [this.traces, this.clusterTraces, this.pods, this.namespaces, this.node] as Informer<KubeObject>[]) inf.stop();
+    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+    this.log.info({ unpinned: !keep }, 'agent stopped');
+  }
+
+  get port(): number {
+    const a = this.server?.address();
+    return typeof a === 'object' && a ? a.port : 0;
+  }
+
+  private async onSnapshot(s: LoaderSnapshot, first: boolean): Promise<void> {
+    if (first) {
+      this.upSince = new Date();
+      this.log.info({ mode: s.mode, kernel: s.kernel, takeover: s.takeover }, 'loader running');
+      if (!s.takeover) {
+        // Fresh maps: counts start again from zero; ledgers carry what they had.
+        this.generation++;
+        await writeAtomic(join(this.cfg.stateDir, 'generation'), String(this.generation));
+      }
+    }
+  }
+
+  /** Traces that select this node and have not finished. */
+  activeTraces(): Trace[] {
+    const nodeLabels = this.node.list()[0]?.metadata.labels;
+    const all: Trace[] = [...this.traces.list(), ...this.clusterTraces.list()];
+    return all.filter((t) => {
+      if (t.metadata.deletionTimestamp) return false;
+      if (t.status?.phase === 'Completed' || t.status?.phase === 'Failed') return false;
+      return matches(t.spec.nodeSelector, nodeLabels);
+    });
+  }
+
+  private intervalOf(t: Trace): number {
+    const text = t.status?.interval ?? t.spec.interval;
+    try {
+      return text ? parseDuration(text) : this.cfg.defaultIntervalMs;
+    } catch {
+      return this.cfg.defaultIntervalMs;
+    }
+  }
+
+  private endOf(t: Trace): number | undefined {
+    if (!t.spec.duration) return undefined;
+    const start = Date.parse(t.status?.startTime ?? t.metadata.creationTimestamp ?? '');
+    return Number.isNaN(start) ? undefined : start + parseDuration(t.spec.duration);
+  }
+
+  private async tick(): Promise<void> {
+    if (this.busy) return;
+    this.busy = true;
+    try {
+      const now = Date.now();
+      const active = this.activeTraces();
+      for (const t of active) {
+        const uid = t.metadata.uid!;
+        const sched = this.schedules.get(uid) ?? { nextAt: now, skeletonApplied: false, done: false };
+        this.schedules.set(uid, sched);
+        const end = this.endOf(t);
+        const final = end !== undefined && now >= end;
+        if (sched.done || (now < sched.nextAt && !(final && !sched.done))) continue;
+        const ok = await this.report(t, sched);
+        sched.nextAt = now + (ok ? this.intervalOf(t) : Math.min(this.intervalOf(t), 2000));
+        if (ok && final) sched.done = true;
+      }
+      await this.forget(active);
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  /** Drops the state of traces that are gone (deleted, or no longer in the cache). */
+  private async forget(active: Trace[]): Promise<void> {
+    const known = new Set([...this.traces.list(), ...this.clusterTraces.list()].map((t) => t.metadata.uid));
+    const activeUids = new Set(active.map((t) => t.metadata.uid));
+    for (const uid of this.schedules.keys()) if (!activeUids.has(uid)) this.schedules.delete(uid);
+    for (const uid of [...this.ledgers.keys()]) {
+      if (known.has(uid)) continue;
+      this.ledgers.delete(uid);
+      await rm(join(this.cfg.stateDir, 'traces', `${uid}.json`), { force: true });
+      this.log.info({ traceUid: uid }, 'trace gone; its ledger is removed');
+    }
+  }
+
+  /** Counts since the trace started, advancing (or opening) its ledger with the latest snapshot. */
+  private async countsFor(uid: string, log: Logger): Promise<Map<string, Counts>> {
+    const snap = this.loader.lastSnapshot;
+    let l = this.ledgers.get(uid);
+    if (!snap) return l ? sinceStart(l) : new Map();
+    l = l ? advance(l, this.generation, snap) : openLedger(uid, this.generation, snap);
+    let since: Map<string, Counts>;
+    try {
+      since = sinceStart(l);
+    } catch (err) {
+      // Counts went backwards within one generation: the maps were replaced under us.
+      log.error({ err: (err as Error).message }, 'loader counts went backwards; treating the maps as new');
+      this.generation++;
+      await writeAtomic(join(this.cfg.stateDir, 'generation'), String(this.generation));
+      l = advance(l, this.generation, snap);
+      since = sinceStart(l);
+    }
+    this.ledgers.set(uid, l);
+    await writeAtomic(join(this.cfg.stateDir, 'traces', `${uid}.json`), JSON.stringify(l));
+    return since;
+  }
+
+  private async refreshAttribution(since: Map<string, Counts>): Promise<void> {
+    const unknown = [...since.keys()].map((k) => Number(k.split('/')[0])).some((id) => id !== 0 && this.attributor.unknown(id));
+    if (!unknown || Date.now() - this.lastScan < RESCAN_MS) return;
+    this.lastScan = Date.now();
+    const unified = await unifiedRoot(this.cfg.cgroupRoot);
+    const [cgroups, workers] = await Promise.all([
+      unified ? scanCgroups(unified) : Promise.resolve(new Map<number, string>()),
+      scanVhostWorkers(this.cfg.procRoot, unified),
+    ]);
+    const pods: PodInfo[] = this.pods.list().map((p) => ({ uid: p.metadata.uid, namespace: p.metadata.namespace, name: p.metadata.name, labels: p.metadata.labels, annotations: p.metadata.annotations }));
+    this.attributor.learn(cgroups, workers, pods);
+    await writeAtomic(join(this.cfg.stateDir, 'attribution.json'), JSON.stringify(this.attributor.remembered()));
+  }
+
+  private health() {
+    const l = this.loader;
+    return nodeHealth(
+      this.facts!,
+      { running: l.running, restarts: l.restarts, lastExit: l.lastExit, lastSnapshotMode: l.lastSnapshot?.mode, lastSnapshotAt: l.lastSnapshotAt, upSince: this.upSince },
+      new Date(),
+      10_000,
+      this.started,
+    );
+  }
+
+  /** Writes the trace's report; false if the API server refused or could not be reached. */
+  private async report(t: Trace, sched: Schedule): Promise<boolean> {
+    const ref = traceRef(t);
+    const log = this.log.child({ trace: `${ref.kind}/${ref.namespace ? `${ref.namespace}/` : ''}${ref.name}` });
+    const skeleton: VhostTraceReport = reportSkeleton(ref, this.cfg.nodeName, this.cfg.installNamespace);
+    const { name, namespace } = skeleton.metadata;
+    const path = resourcePath(API_VERSION, 'vhosttracereports', namespace, name);
+    try {
+      const since = await this.countsFor(ref.uid, log);
+      await this.refreshAttribution(since);
+      const status = buildReportStatus({
+        trace: t,
+        since,
+        vmOf: (id) => this.attributor.vmOf(id),
+        namespaceLabels: (ns) => this.namespaces.get(undefined, ns)?.metadata.labels,
+        health: this.health(),
+        observedTime: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      });
+      if (!sched.skeletonApplied) {
+        await this.client.apply(path, skeleton, this.cfg.fieldManager);
+        sched.skeletonApplied = true;
+      }
+      await this.client.apply(`${path}/status`, { apiVersion: API_VERSION, kind: 'VhostTraceReport', metadata: { name, namespace }, status }, this.cfg.fieldManager);
+      this.stats.reportsWritten++;
+      log.debug({ report: name, state: status.state }, 'report written');
+      return true;
+    } catch (err) {
+      if (isNotFound(err)) sched.skeletonApplied = false; // deleted under us: recreate next time
+      this.stats.reportErrors++;
+      log.warn({ err: (err as Error).message, report: name }, 'writing the report failed; retrying soon');
+      return false;
+    }
+  }
+
+  metrics(): string {
+    const snap = this.loader.lastSnapshot;
+    let out = '';
+    for (const [metric, field, slots, help] of [
+      ['vhosttrace_vhost_run_packets', 'packets', 10, 'Packets per run of the vhost-net handler, per VM, since the BPF maps were created.'],
+      ['vhosttrace_vhost_run_bytes', 'bytes', 21, 'Bytes per run of the vhost-net handler, per VM, since the BPF maps were created.'],
+    ] as const) {
+      out += header(metric, 'histogram', help);
+      const byVm = new Map<string, { labels: Record<string, string>; h: Counts[typeof field] }>();
+      for (const e of snap?.histograms ?? []) {
+        const vm = this.attributor.vmOf(e.cgroupId);
+        const labels = { direction: e.direction, namespace: vm?.namespace ?? '', vm: vm?.name ?? '' };
+        const k = JSON.stringify(labels);
+        const prev = byVm.get(k);
+        byVm.set(k, { labels, h: prev ? merge(prev.h, e[field]) : e[field] });
+      }
+      for (const { labels, h } of byVm.values()) out += histogramSeries(metric, labels, h, slots);
+    }
+    const l = this.loader;
+    out += header('vhosttrace_agent_loader_up', 'gauge', '1 while the loader runs and reports.') + sample('vhosttrace_agent_loader_up', {}, l.running && l.lastSnapshot ? 1 : 0);
+    out += header('vhosttrace_agent_loader_restarts_total', 'counter', 'Times the loader exited and was restarted.') + sample('vhosttrace_agent_loader_restarts_total', {}, l.restarts);
+    out += header('vhosttrace_agent_reports_total', 'counter', 'Report writes, by result.');
+    out += sample('vhosttrace_agent_reports_total', { result: 'ok' }, this.stats.reportsWritten) + sample('vhosttrace_agent_reports_total', { result: 'error' }, this.stats.reportErrors);
+    out += header('vhosttrace_agent_active_traces', 'gauge', 'Traces that select this node.') + sample('vhosttrace_agent_active_traces', {}, this.activeTraces().length);
+    out += header('vhosttrace_agent_dropped_keys_total', 'counter', 'New cgroups the BPF maps had no room for (counted as cgroup 0).') + sample('vhosttrace_agent_dropped_keys_total', {}, snap?.dropped.keysRefused ?? 0);
+    return out;
+  }
+
+  private async serve(): Promise<void> {
+    this.server = createServer((req, res) => {
+      if (req.url === '/metrics') {
+        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(this.metrics());
+      } else if (req.url === '/healthz') {
+        res.writeHead(200).end('ok\n');
+      } else if (req.url === '/readyz') {
+        const h = this.health();
+        // Ready once it can report, whatever the report says: a node that cannot trace must
+        // still say so, so a Failed kernel probe is not a reason to be unready.
+        const ready = this.timer !== undefined;
+        res.writeHead(ready ? 200 : 503).end(`${ready ? 'ok' : 'starting'}: ${h.state}${h.reason ? ` (${h.reason})` : ''}\n`);
+      } else {
+        res.writeHead(404).end();
+      }
+    });
+    await new Promise<void>((r) => this.server!.listen(this.cfg.port, r));
+  }
+}
+
+async function writeAtomic(path: string, text: string): Promise<void> {
+  await writeFile(`${path}.tmp`, text);
+  await rename(`${path}.tmp`, path);
+}
+
+function run(argv: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const [cmd, ...args] = argv;
+    if (!cmd) return resolve();
+    const p = spawn(cmd, args, { stdio: 'ignore' });
+    p.on('error', reject);
+    p.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`${argv.join(' ')} exited ${code}`))));
+  });
+}
