@@ -16,7 +16,8 @@
  *
  * Options: --cache percpu|task|none, --pinned DIR (run the programs behind DIR/link_vh_{rx,tx}_raw
  *          and read DIR's maps instead of loading a fresh copy),
- *          --text (print the seed's text instead of JSON), --no-cgroup, --max-cgroups N, --cpu N,
+ *          --text (print the seed's text instead of JSON), --atomic
+ *          (atomic adds, as stock mode uses), --no-cgroup, --max-cgroups N, --cpu N,
  *          --load-all (also load the classic tracepoint programs),
  *          --stock (load the stock-mode programs, retargeted).
  */
@@ -126,6 +127,7 @@ int main(int argc, char **argv)
 		{ "stock", no_argument, NULL, 's' },
 		{ "pinned", required_argument, NULL, 'p' },
 		{ "text", no_argument, NULL, 't' },
+		{ "atomic", no_argument, NULL, 'A' },
 		{ 0 },
 	};
 	bool per_cgroup = true, load_all = false, stock = false;
@@ -134,7 +136,7 @@ int main(int argc, char **argv)
 	__u32 max_cgroups = VH_DEFAULT_MAX_CGROUPS;
 	struct vhost_hist_bpf *skel = NULL;
 	const char *pinned = NULL;
-	bool text = false;
+	bool text = false, atomic = false;
 	int rx_fd, tx_fd;
 	struct vh_snapshot snap;
 	struct vh_json_ctx jctx = { .mode = "test_run", .kernel = "host" };
@@ -157,6 +159,7 @@ int main(int argc, char **argv)
 		case 's': stock = true; break;
 		case 'p': pinned = optarg; break;
 		case 't': text = true; break;
+		case 'A': atomic = true; break;
 		default: return VH_EXIT_USAGE;
 		}
 	}
@@ -190,6 +193,7 @@ int main(int argc, char **argv)
 		}
 		skel->rodata->per_cgroup = per_cgroup;
 		skel->rodata->cache_mode = cache;
+		skel->rodata->atomic_updates = atomic;
 		skel->rodata->max_cgroups = max_cgroups;
 		bpf_map__set_max_entries(skel->maps.hists, (max_cgroups + 1) * VH_NR_DIRS);
 		bpf_map__set_max_entries(skel->maps.cgroup_slots, max_cgroups);

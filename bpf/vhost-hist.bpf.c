@@ -22,6 +22,12 @@
 const volatile bool per_cgroup = true;		/* key by cgroup at all */
 const volatile __u32 cache_mode = VH_CACHE_PERCPU;	/* enum vh_cache_mode */
 const volatile __u32 max_cgroups = VH_DEFAULT_MAX_CGROUPS;
+/*
+ * Atomic adds: for fentry/fexit, which run with migration but not preemption
+ * disabled, so two workers of one VM could interleave on a CPU on a fully
+ * preemptible kernel. Tracepoint programs run with preemption disabled.
+ */
+const volatile bool atomic_updates = false;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -166,7 +172,10 @@ static __always_inline __u32 vh_current_slot(void)
 	if (cache_mode == VH_CACHE_PERCPU) {
 		/*
 		 * Exact: cgroup ids are never reused, and a slot, once given to a
-		 * cgroup id, stays its own while the maps live.
+		 * cgroup id, stays its own while the maps live. The two stores of a
+		 * refill are not atomic, so this cache is for programs that run
+		 * with preemption disabled (tracepoints); stock mode uses the task
+		 * cache, which only its own task touches.
 		 */
 		cgid = vh_current_cgroup_id();
 		c = bpf_map_lookup_elem(&slot_cache, &zero);
@@ -214,6 +223,14 @@ static __always_inline void vh_record(__u32 dir, __u32 pkts, __u32 bytes)
 	h = bpf_map_lookup_elem(&hists, &idx);
 	if (!h)
 		return;
+	if (atomic_updates) {
+		__sync_fetch_and_add(&h->count, 1);
+		__sync_fetch_and_add(&h->sum_pkts, pkts);
+		__sync_fetch_and_add(&h->sum_bytes, bytes);
+		__sync_fetch_and_add(&h->pkts[vh_slot(pkts)], 1);
+		__sync_fetch_and_add(&h->bytes[vh_slot(bytes)], 1);
+		return;
+	}
 	/* Per-CPU value, programs do not nest on one CPU: plain adds are exact. */
 	h->count++;
 	h->sum_pkts += pkts;

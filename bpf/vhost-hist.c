@@ -437,6 +437,12 @@ static int load_mode(struct loader *ld, enum vh_mode mode)
 		return -errno;
 	skel->rodata->per_cgroup = env.per_cgroup;
 	skel->rodata->cache_mode = env.cache;
+	if (mode == VH_MODE_FENTRY) {
+		/* Preemptible programs: see atomic_updates in vhost-hist.bpf.c. */
+		skel->rodata->atomic_updates = true;
+		if (env.cache == VH_CACHE_PERCPU)
+			skel->rodata->cache_mode = VH_CACHE_TASK;
+	}
 	skel->rodata->max_cgroups = env.max_cgroups;
 	bpf_map__set_max_entries(skel->maps.hists, (env.max_cgroups + 1) * VH_NR_DIRS);
 	bpf_map__set_max_entries(skel->maps.cgroup_slots, env.max_cgroups);

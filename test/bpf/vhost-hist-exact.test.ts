@@ -84,6 +84,7 @@ describe('verifier', () => {
     [[] as string[]],
     [['--cache', 'task']],
     [['--cache', 'none']],
+    [['--atomic', '--cache', 'task']],
     [['--no-cgroup']],
     [['--max-cgroups', '1']],
     [['--max-cgroups', '4096']],
@@ -117,12 +118,14 @@ describe('BPF_PROG_TEST_RUN exactness', () => {
     expect(snap.dropped).toEqual({ keysRefused: 0, overflowEvents: want.rx.count + want.tx.count });
   });
 
-  it('gives the same histograms with either slot cache and with a lookup per event', () => {
+  it('gives the same histograms with either slot cache, with a lookup per event, and with stock mode\'s atomic adds', () => {
     const input = EDGE_VALUES.map((v) => `rx ${v} ${v * 3} 2`).join('\n') + '\n';
     const percpu = testrun([], input);
     const task = testrun(['--cache', 'task'], input);
     const none = testrun(['--cache', 'none'], input);
+    const atomic = testrun(['--atomic', '--cache', 'task'], input);
     expect(percpu.histograms).toEqual(none.histograms);
+    expect(atomic.histograms).toEqual(none.histograms);
     expect(task.histograms).toEqual(none.histograms);
     // Misses: the per-CPU cache once per CPU the runner ran on, the task cache once.
     expect(percpu.counters.slowPath).toBeGreaterThanOrEqual(1);
