@@ -164,7 +164,7 @@ static __always_inline __u32 vh_current_slot(void)
 	struct task_struct *task;
 	struct vh_task *st;
 	__u32 zero = 0, slot;
-	__u64 cgid, cset;
+	__u64 cgid;
 
 	if (!per_cgroup)
 		return max_cgroups;
@@ -194,22 +194,26 @@ static __always_inline __u32 vh_current_slot(void)
 	if (cache_mode == VH_CACHE_NONE)
 		return vh_slot_of_cgroup(bpf_get_current_cgroup_id());
 
-	/* VH_CACHE_TASK: each task caches its slot, keyed by its css_set. */
+	/*
+	 * VH_CACHE_TASK: each task caches its slot with the cgroup id it was
+	 * for (a task that moves cgroup misses once). Only the task itself
+	 * touches its storage, so this is safe in preemptible programs.
+	 */
 	task = bpf_get_current_task_btf();
+	cgid = task->cgroups->dfl_cgrp->kn->id;
 	st = bpf_task_storage_get(&task_state, task, 0,
 				  BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!st) {
 		vh_count(VH_CNT_NO_STORAGE);
-		return vh_slot_of_cgroup(bpf_get_current_cgroup_id());
+		return vh_slot_of_cgroup(cgid);
 	}
-	cset = (__u64)task->cgroups;
-	if (cset && st->cset == cset)
+	if (st->cgid == cgid)
 		return st->slot;
 
 	vh_count(VH_CNT_SLOW_PATH);
-	slot = vh_slot_of_cgroup(bpf_get_current_cgroup_id());
+	slot = vh_slot_of_cgroup(cgid);
 	st->slot = slot;
-	st->cset = cset;
+	st->cgid = cgid;
 	return slot;
 }
 

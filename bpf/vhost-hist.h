@@ -37,7 +37,7 @@ struct vh_hist {
 
 /* Per-task state (BPF_MAP_TYPE_TASK_STORAGE), one per vhost worker. */
 struct vh_task {
-	__u64 cset;		/* task->cgroups when slot was cached */
+	__u64 cgid;		/* cgroup id the cached slot is for (0: none) */
 	__u32 slot;		/* cached histogram slot of that css_set */
 	__u32 stock_dir;	/* stock mode: 0 idle, 1 + dir inside handle_{rx,tx} */
 	__u32 stock_pkts;	/* stock mode: last vhost_exceeds_weight() args */
@@ -49,7 +49,7 @@ struct vh_task {
 /* How the per-VM programs find the histogram slot of the current task. */
 enum vh_cache_mode {
 	VH_CACHE_PERCPU = 0,	/* per-CPU cache cgroup id -> slot (default) */
-	VH_CACHE_TASK,		/* task local storage, validated by css_set */
+	VH_CACHE_TASK,		/* task local storage, validated by cgroup id */
 	VH_CACHE_NONE,		/* cgroup id + hash lookup on every event */
 };
 
