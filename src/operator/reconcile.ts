@@ -71,6 +71,16 @@ export class Reconciler {
       return {};
     }
     const now = this.clock();
+    // Rate limit first, before the roll-up's work: at most one write per trace per
+    // statusMinIntervalMs; the key comes back when a write is allowed again. The write that
+    // completes a trace is not held back (its final numbers should not wait).
+    const last = this.written.get(key);
+    const wait = last ? last.at + this.cfg.statusMinIntervalMs - now : 0;
+    const end = endTime(trace);
+    if (wait > 0 && !(end !== undefined && now >= end && trace.status?.phase !== 'Completed')) {
+      this.metrics.statusWrites.inc({ result: 'deferred' });
+      return { requeueAfterMs: wait };
+    }
     const selectedNodes = this.caches
       .allNodes()
       .filter((n) => selectsNode(trace, n.metadata.labels))
@@ -81,25 +91,13 @@ export class Reconciler {
     const status = rollUp(input);
     this.metrics.rollupSeconds.observe((performance.now() - t0) / 1000);
     const next = nextTimedChange(input, status);
-    const requeue = (ms?: number): Result => {
-      const timed = next !== undefined ? Math.max(0, next - now) : undefined;
-      const all = [ms, timed].filter((x): x is number => x !== undefined);
-      return all.length ? { requeueAfterMs: Math.min(...all) } : {};
-    };
+    const requeue = (): Result => (next !== undefined ? { requeueAfterMs: Math.max(0, next - now) } : {});
 
     const want = canonical(status);
-    const last = this.written.get(key);
     if (want === canonical(trace.status ?? {}) || want === last?.status) {
       this.metrics.statusWrites.inc({ result: 'unchanged' });
       this.pendingReports.delete(key);
       return requeue();
-    }
-    // Rate limit: at most one write per trace per statusMinIntervalMs, except the one that
-    // completes it (its final numbers should not wait).
-    const wait = last ? last.at + this.cfg.statusMinIntervalMs - now : 0;
-    if (wait > 0 && status.phase !== 'Completed') {
-      this.metrics.statusWrites.inc({ result: 'deferred' });
-      return requeue(wait);
     }
     await this.writeStatus(trace, status);
     const done = this.clock();

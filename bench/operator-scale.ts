@@ -1,0 +1,160 @@
+// Operator scale benchmark: N simulated nodes each write their report (server-side apply of
+// the status, as an agent does) once per interval, staggered; the operator (a real process,
+// `node dist/operator/main.js`) rolls them up. Measures API writes/s and bytes/s, report-to-
+// status latency (the operator's histogram, from each report's observedTime to the status
+// write that includes it), the parent's size, status writes/s, and the operator's CPU and RSS.
+// Knobs: BENCH_NODES (500), BENCH_VMS per node (10), BENCH_INTERVAL s (10), BENCH_SECONDS (90).
+import { spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fromValues } from '../src/api/histogram.js';
+import { reportSkeleton, traceRef, type Trace } from '../src/api/reports.js';
+import type { RawDirections, ReportStatus } from '../src/api/v1alpha1.js';
+import { eventually, startCluster } from '../test/harness/cluster.js';
+
+const REPO = join(import.meta.dirname, '..');
+const INSTALL = 'vhosttrace-system';
+const NS = 'bench';
+
+function procStats(pid: number): { cpuSeconds: number; rssMiB: number; hwmMiB: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(f[11]) + Number(f[12]); // utime + stime, in clock ticks (100/s)
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? 0);
+  return { cpuSeconds: ticks / 100, rssMiB: kb('VmRSS') / 1024, hwmMiB: kb('VmHWM') / 1024 };
+}
+
+/** Quantile from Prometheus cumulative buckets, linear within the bucket. */
+function promQuantile(text: string, name: string, q: number): number {
+  const rows = [...text.matchAll(new RegExp(`^${name}_bucket\\{le="([^"]+)"\\} (\\d+)$`, 'gm'))].map((m) => [m[1] === '+Inf' ? Infinity : Number(m[1]), Number(m[2])] as const);
+  const total = rows.at(-1)?.[1] ?? 0;
+  if (!total) return NaN;
+  const rank = q * total;
+  let prevLe = 0;
+  let prevCount = 0;
+  for (const [le, count] of rows) {
+    if (count >= rank) return le === Infinity ? prevLe : prevLe + ((le - prevLe) * (rank - prevCount)) / Math.max(1, count - prevCount);
+    prevLe = le;
+    prevCount = count;
+  }
+  return prevLe;
+}
+const metric = (text: string, re: RegExp) => Number(re.exec(text)?.[1] ?? 0);
+
+export async function benchOperator() {
+  const nodes = Number(process.env.BENCH_NODES ?? 500);
+  const vmsPerNode = Number(process.env.BENCH_VMS ?? 10);
+  const interval = Number(process.env.BENCH_INTERVAL ?? 10);
+  const seconds = Number(process.env.BENCH_SECONDS ?? 90);
+  const cluster = await startCluster();
+  const c = cluster.client;
+  try {
+    for (const ns of [INSTALL, NS]) await c.request('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
+    const names = Array.from({ length: nodes }, (_, i) => `node-${String(i).padStart(5, '0')}`);
+    for (let i = 0; i < names.length; i += 50) {
+      await Promise.all(names.slice(i, i + 50).map((n) => c.request('POST', '/api/v1/nodes', { apiVersion: 'v1', kind: 'Node', metadata: { name: n, labels: { 'kubevirt.io/schedulable': 'true' } } })));
+    }
+    const created = await c.request('POST', `/apis/vhosttrace.io/v1alpha1/namespaces/${NS}/vhosttraces`, {
+      apiVersion: 'vhosttrace.io/v1alpha1',
+      kind: 'VhostTrace',
+      metadata: { name: 'scale' },
+      spec: { interval: `${interval}s` },
+    });
+    const trace = created.body as Trace;
+    const ref = traceRef(trace);
+
+    // Reports exist before the operator starts (the skeleton apply, once per node).
+    const skeletons = names.map((n) => reportSkeleton(ref, n, INSTALL));
+    for (let i = 0; i < skeletons.length; i += 50) {
+      await Promise.all(skeletons.slice(i, i + 50).map((s) => c.apply(`/apis/vhosttrace.io/v1alpha1/namespaces/${NS}/vhosttracereports/${s.metadata.name}`, s, 'bench-agent')));
+    }
+
+    const cfgFile = join(cluster.cp.dir, 'operator.yaml');
+    writeFileSync(cfgFile, 'metricsPort: 18080\nstatusMinIntervalMs: 2000\n');
+    const logFile = join(cluster.cp.dir, 'operator.log');
+    const { openSync } = await import('node:fs');
+    const fd = openSync(logFile, 'a');
+    const proc = spawn('node', [join(REPO, 'dist/operator/main.js')], {
+      env: { ...process.env, KUBECONFIG: cluster.kubeconfig, POD_NAMESPACE: INSTALL, POD_NAME: 'bench-operator', VHOSTTRACE_OPERATOR_CONFIG: cfgFile, LOG_LEVEL: 'warn' },
+      stdio: ['ignore', fd, fd],
+    });
+    const metrics = async () => (await fetch('http://127.0.0.1:18080/metrics')).text();
+    await eventually(async () => (await fetch('http://127.0.0.1:18080/readyz')).ok, 60_000, 'operator ready');
+
+    // Per node: cumulative counts that grow each interval (the same growth for every node).
+    const hist = (k: number, v: number): RawDirections => {
+      const p = fromValues(Array.from({ length: 8 }, (_, i) => (k * 7 + i * v) % 257));
+      const b = fromValues(Array.from({ length: 8 }, (_, i) => ((k * 7 + i * v) % 257) * 1400));
+      const scale = (h: typeof p) => ({ count: h.count * k, sum: h.sum * k, buckets: h.buckets.map((x) => x * k) });
+      return { rx: { packets: scale(p), bytes: scale(b) }, tx: { packets: scale(p), bytes: scale(b) } };
+    };
+    const status = (node: number, k: number): ReportStatus => ({
+      state: 'Reporting',
+      observedTime: new Date().toISOString(),
+      kernel: '6.1.0-47-amd64',
+      mode: 'tracepoint',
+      total: hist(k, node + 1),
+      vms: Array.from({ length: vmsPerNode }, (_, v) => ({ namespace: NS, name: `vm-${node}-${v}`, uid: `00000000-0000-0000-0000-${String(node * 100 + v).padStart(12, '0')}`, ...hist(k, v + 1) })),
+    });
+
+    let writes = 0;
+    let bytes = 0;
+    let failures = 0;
+    const codes: Record<string, number> = {};
+    const start = Date.now();
+    const t0 = procStats(proc.pid!);
+    const end = start + seconds * 1000;
+    const loops = names.map(async (n, i) => {
+      await new Promise((r) => setTimeout(r, (i / nodes) * interval * 1000)); // staggered
+      for (let k = 1; Date.now() < end; k++) {
+        const s = skeletons[i]!;
+        const body = { apiVersion: s.apiVersion, kind: s.kind, metadata: { name: s.metadata.name, namespace: s.metadata.namespace }, status: status(i, k) };
+        const text = JSON.stringify(body);
+        const r = await c.apply(`/apis/vhosttrace.io/v1alpha1/namespaces/${NS}/vhosttracereports/${s.metadata.name}/status`, text, 'bench-agent');
+        writes++;
+        bytes += Buffer.byteLength(text);
+        if (r.status >= 300) {
+          failures++;
+          codes[`${r.status} ${(r.body as { reason?: string })?.reason ?? ''}`] = (codes[`${r.status} ${(r.body as { reason?: string })?.reason ?? ''}`] ?? 0) + 1;
+        }
+        await new Promise((res) => setTimeout(res, Math.max(0, start + (i / nodes) * interval * 1000 + k * interval * 1000 - Date.now())));
+      }
+    });
+    const m0 = await metrics();
+    await Promise.all(loops);
+    const elapsed = (Date.now() - start) / 1000;
+    await new Promise((r) => setTimeout(r, 3000));
+    const t1 = procStats(proc.pid!);
+    const m1 = await metrics();
+    const parent = await c.request('GET', `/apis/vhosttrace.io/v1alpha1/namespaces/${NS}/vhosttraces/scale`);
+    const written = (m: string) => metric(m, /^vhosttrace_operator_status_writes_total\{result="written"\} (\d+)$/m);
+    proc.kill('SIGTERM');
+    const result = {
+      nodes,
+      vmsPerNode,
+      intervalSeconds: interval,
+      seconds: Math.round(elapsed),
+      reportWritesPerSecond: +(writes / elapsed).toFixed(1),
+      reportBytesPerSecond: Math.round(bytes / elapsed),
+      meanReportBytes: Math.round(bytes / writes),
+      failedWrites: failures,
+      failureCodes: codes,
+      loadAverage: (await import('node:os')).loadavg().map((x) => +x.toFixed(1)),
+      statusWritesPerSecond: +((written(m1) - written(m0)) / elapsed).toFixed(2),
+      reportToStatusP50: +promQuantile(m1, 'vhosttrace_operator_report_to_status_seconds', 0.5).toFixed(2),
+      reportToStatusP99: +promQuantile(m1, 'vhosttrace_operator_report_to_status_seconds', 0.99).toFixed(2),
+      parentBytes: Buffer.byteLength(JSON.stringify(parent.body)),
+      parentStatusBytes: Buffer.byteLength(JSON.stringify(parent.body.status)),
+      parentPhase: parent.body.status?.phase,
+      parentRxRuns: parent.body.status?.summary?.rx?.packets.count,
+      operatorCpuCores: +((t1.cpuSeconds - t0.cpuSeconds) / (elapsed + 3)).toFixed(3),
+      operatorRssMiB: Math.round(t1.rssMiB),
+      operatorPeakRssMiB: Math.round(t1.hwmMiB),
+      rollupP99Seconds: +promQuantile(m1, 'vhosttrace_operator_rollup_duration_seconds', 0.99).toFixed(4),
+    };
+    return result;
+  } finally {
+    await cluster.stop();
+  }
+}

@@ -1,0 +1,143 @@
+// The operator with the rest of a control plane: kube-controller-manager (DaemonSet controller,
+// garbage collector), kube-scheduler, and kwok's fake nodes, some KubeVirt nodes and some not.
+// Reports are written as agents write them (server-side apply, then /status).
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { merge, summarize } from '../../src/api/histogram.js';
+import type { Trace } from '../../src/api/reports.js';
+import type { RawDirections } from '../../src/api/v1alpha1.js';
+import { KubeClient, loadKubeConfig } from '../../src/kube/client.js';
+import { defaultConfig } from '../../src/operator/config.js';
+import { Operator } from '../../src/operator/operator.js';
+import { eventually, fakeNode, startCluster, writeReport, type Cluster } from '../harness/cluster.js';
+import type { TestClient } from '../harness/kube.js';
+
+const INSTALL = 'vhosttrace-system';
+const NS = 'vms';
+const API = '/apis/vhosttrace.io/v1alpha1';
+const DS = `/apis/apps/v1/namespaces/${INSTALL}/daemonsets/vhosttrace-agent`;
+const KV = { 'kubevirt.io/schedulable': 'true' };
+const NODES: Record<string, Record<string, string>> = {
+  'kv-1': { ...KV, zone: 'a' },
+  'kv-2': { ...KV, zone: 'a' },
+  'kv-3': { ...KV, zone: 'b' },
+  'kv-off': { 'kubevirt.io/schedulable': 'false', zone: 'a' },
+  plain: { zone: 'a' },
+};
+
+let cluster: Cluster;
+let c: TestClient;
+let op: Operator;
+
+const h = (buckets: number[]) => ({ count: buckets.reduce((a, b) => a + b, 0), sum: buckets.reduce((a, b, i) => a + b * 2 ** i, 0), buckets });
+const dirs = (k: number): RawDirections => ({
+  rx: { packets: h([k, 2 * k, 3]), bytes: h([0, 0, 0, 0, 0, 0, k, 1]) },
+  tx: { packets: h([5, k]), bytes: h([0, 0, 0, 0, 0, 0, 0, k]) },
+});
+const now = () => new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+
+async function agentPods(): Promise<Record<string, string>> {
+  const pods = (await c.request('GET', `/api/v1/namespaces/${INSTALL}/pods?labelSelector=app.kubernetes.io/component%3Dagent`)).body.items ?? [];
+  return Object.fromEntries(pods.filter((p: any) => !p.metadata.deletionTimestamp).map((p: any) => [p.spec.nodeName, p.status.phase]));
+}
+
+beforeAll(async () => {
+  cluster = await startCluster({ extras: ['kube-controller-manager', 'kube-scheduler', 'kwok'], log: (l) => console.log(`[cluster] ${l}`) });
+  c = cluster.client;
+  for (const ns of [INSTALL, NS]) await c.request('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
+  await c.request('POST', `/api/v1/namespaces/${INSTALL}/serviceaccounts`, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'vhosttrace-agent' } });
+  for (const [n, labels] of Object.entries(NODES)) {
+    const r = await c.request('POST', '/api/v1/nodes', fakeNode(n, labels));
+    expect(r.status, JSON.stringify(r.body)).toBe(201);
+  }
+  // kwok makes them Ready
+  await eventually(async () => {
+    const items = (await c.request('GET', '/api/v1/nodes')).body.items;
+    return items.every((n: any) => n.status?.conditions?.some((x: any) => x.type === 'Ready' && x.status === 'True'));
+  }, 60_000, 'kwok nodes Ready');
+  const cfg = { ...defaultConfig(), namespace: INSTALL, identity: 'e2e', metricsPort: 0, statusMinIntervalMs: 300, leaseDurationMs: 3000, renewDeadlineMs: 2000, retryPeriodMs: 500 };
+  op = new Operator(new KubeClient(loadKubeConfig(cluster.kubeconfig)), cfg, pino({ level: 'warn' }));
+  await op.start();
+}, 1_800_000);
+
+afterAll(async () => {
+  await op?.stop(false);
+  await cluster?.stop();
+});
+
+describe('operator with controller-manager, scheduler and kwok nodes', () => {
+  let trace: Trace;
+
+  it('the agent pods land exactly on the KubeVirt nodes the trace selects', async () => {
+    expect((await c.request('GET', DS)).status).toBe(404);
+    trace = (await c.request('POST', `${API}/namespaces/${NS}/vhosttraces`, {
+      apiVersion: 'vhosttrace.io/v1alpha1',
+      kind: 'VhostTrace',
+      metadata: { name: 'zone-a' },
+      spec: { interval: '2s', nodeSelector: { matchLabels: { zone: 'a' } } },
+    })).body;
+    const pods = await eventually(async () => {
+      const p = await agentPods();
+      return Object.keys(p).length === 2 && Object.values(p).every((s) => s === 'Running') && p;
+    }, 60_000, 'two Running agent pods');
+    expect(Object.keys(pods).sort()).toEqual(['kv-1', 'kv-2']);
+    // a second trace on zone b adds kv-3, never kv-off or plain
+    await c.request('POST', `${API}/namespaces/${NS}/vhosttraces`, {
+      apiVersion: 'vhosttrace.io/v1alpha1',
+      kind: 'VhostTrace',
+      metadata: { name: 'zone-b' },
+      spec: { interval: '2s', duration: '20s', nodeSelector: { matchLabels: { zone: 'b' } } },
+    });
+    const three = await eventually(async () => {
+      const p = await agentPods();
+      return Object.keys(p).length === 3 && Object.values(p).every((s) => s === 'Running') && p;
+    }, 60_000, 'three Running agent pods');
+    expect(Object.keys(three).sort()).toEqual(['kv-1', 'kv-2', 'kv-3']);
+  });
+
+  it('reports roll up into the exact merge; a node without the tracepoint is named', async () => {
+    await writeReport(c, trace, 'kv-1', { state: 'Reporting', observedTime: now(), total: dirs(10) }, INSTALL);
+    await writeReport(c, trace, 'kv-2', { state: 'Reporting', observedTime: now(), total: dirs(32) }, INSTALL);
+    const st = await eventually(async () => {
+      const s = (await c.request('GET', `${API}/namespaces/${NS}/vhosttraces/zone-a`)).body.status;
+      return s?.nodesReporting === '2/2' && s;
+    }, 15_000, 'both reports in');
+    expect(st.phase).toBe('Running');
+    expect(st.summary.rx.packets).toEqual(summarize(merge(dirs(10).rx!.packets, dirs(32).rx!.packets)));
+    expect(st.summary.tx.bytes).toEqual(summarize(merge(dirs(10).tx!.bytes, dirs(32).tx!.bytes)));
+    await writeReport(c, trace, 'kv-2', { state: 'Failed', reason: 'TracepointMissing', message: 'no vhost_net:vhost_net_rx_end' }, INSTALL);
+    const cond = await eventually(async () => {
+      const s = (await c.request('GET', `${API}/namespaces/${NS}/vhosttraces/zone-a`)).body.status;
+      return s?.conditions?.find((x: any) => x.type === 'NodesReady' && x.reason === 'TracepointMissing');
+    }, 15_000, 'TracepointMissing condition');
+    expect(cond.message).toBe('1 of 2 nodes cannot trace: kv-2 (TracepointMissing)');
+  });
+
+  it('the zone-b trace completes, keeps its numbers, and its node loses its agent', async () => {
+    const zb = (await c.request('GET', `${API}/namespaces/${NS}/vhosttraces/zone-b`)).body;
+    await writeReport(c, zb, 'kv-3', { state: 'Reporting', observedTime: now(), total: dirs(7) }, INSTALL);
+    const done = await eventually(async () => {
+      const s = (await c.request('GET', `${API}/namespaces/${NS}/vhosttraces/zone-b`)).body.status;
+      return s?.phase === 'Completed' && s;
+    }, 40_000, 'zone-b Completed');
+    expect(done.summary.rx.packets).toEqual(summarize(dirs(7).rx!.packets));
+    const pods = await eventually(async () => {
+      const p = await agentPods();
+      return Object.keys(p).length === 2 && p;
+    }, 60_000, 'kv-3 agent gone');
+    expect(Object.keys(pods).sort()).toEqual(['kv-1', 'kv-2']);
+  });
+
+  it('deleting the last active trace removes its reports (garbage collector) and the DaemonSet and pods', async () => {
+    await c.request('DELETE', `${API}/namespaces/${NS}/vhosttraces/zone-a`);
+    await eventually(async () => (await c.request('GET', DS)).status === 404, 20_000, 'DaemonSet deleted');
+    await eventually(async () => Object.keys(await agentPods()).length === 0, 60_000, 'agent pods gone');
+    await eventually(async () => {
+      const items = (await c.request('GET', `${API}/namespaces/${NS}/vhosttracereports?labelSelector=vhosttrace.io/trace%3Dzone-a`)).body.items;
+      return items.length === 0;
+    }, 60_000, 'zone-a reports garbage-collected');
+    // the completed zone-b keeps its report and its numbers until it is deleted
+    const zb = (await c.request('GET', `${API}/namespaces/${NS}/vhosttracereports?labelSelector=vhosttrace.io/trace%3Dzone-b`)).body.items;
+    expect(zb).toHaveLength(1);
+  });
+});
