@@ -151,6 +151,7 @@ export async function benchOperator() {
       operatorCpuCores: +((t1.cpuSeconds - t0.cpuSeconds) / (elapsed + 3)).toFixed(3),
       operatorRssMiB: Math.round(t1.rssMiB),
       operatorPeakRssMiB: Math.round(t1.hwmMiB),
+      operatorHeapUsedMiB: Math.round(metric(m1, /^nodejs_heap_used_bytes (\d+)$/m) / 2 ** 20),
       rollupP99Seconds: +promQuantile(m1, 'vhosttrace_operator_rollup_duration_seconds', 0.99).toFixed(4),
     };
     return result;

@@ -80,10 +80,20 @@ export class OperatorMetrics {
     REPORT_LATENCY,
   );
   readonly informerEvents = new Counter('vhosttrace_operator_informer_events_total', 'Informer events by resource and event (list, gone, error, ...).');
+  readonly memory = new Gauge('process_resident_memory_bytes', 'Resident memory of the operator process.');
+  readonly heap = new Gauge('nodejs_heap_used_bytes', 'V8 heap in use (live objects and garbage not yet collected).');
+  readonly cpu = new Counter('process_cpu_seconds_total', 'User and system CPU time of the process.');
+
+  constructor() {
+    this.memory.set(() => process.memoryUsage().rss);
+    this.heap.set(() => process.memoryUsage().heapUsed);
+  }
 
   render(): string {
-    const all: Metric[] = [this.reconciles, this.errors, this.statusWrites, this.queueDepth, this.leader, this.rollupSeconds, this.reportToStatus, this.informerEvents];
-    return `${all.flatMap((m) => m.render()).join('\n')}\n`;
+    const cpu = process.cpuUsage();
+    const cpuLines = [`# HELP ${this.cpu.name} ${this.cpu.help}`, `# TYPE ${this.cpu.name} counter`, `${this.cpu.name} ${(cpu.user + cpu.system) / 1e6}`];
+    const all: Metric[] = [this.reconciles, this.errors, this.statusWrites, this.queueDepth, this.leader, this.rollupSeconds, this.reportToStatus, this.informerEvents, this.memory, this.heap];
+    return `${[...all.flatMap((m) => m.render()), ...cpuLines].join('\n')}\n`;
   }
 }
 
