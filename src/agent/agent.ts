@@ -60,6 +60,7 @@ interface Schedule {
 
 const GROUP_PATH = `/apis/${API_VERSION}`;
 const RESCAN_MS = 5000;
+const PERSIST_MS = 10_000;
 
 export class Agent {
   private readonly traces: Informer<VhostTrace>;
@@ -72,6 +73,7 @@ export class Agent {
   private generation = 0;
   private readonly ledgers = new Map<string, Ledger>();
   private readonly schedules = new Map<string, Schedule>();
+  private readonly persistedAt = new Map<string, number>();
   private facts?: KernelFacts;
   private readonly started = new Date();
   private upSince?: Date;
@@ -130,6 +132,7 @@ export class Agent {
     clearInterval(this.timer);
     const keep = this.activeTraces().length > 0;
     await this.loader.stop();
+    for (const uid of this.ledgers.keys()) await this.persist(uid);
     if (!keep) await run(this.cfg.loaderStopCommand).catch((e: Error) => this.log.warn({ err: e.message }, 'unpinning failed'));
     for (const inf of [this.traces, this.clusterTraces, this.pods, this.namespaces, this.node] as Informer<KubeObject>[]) inf.stop();
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
@@ -232,9 +235,22 @@ export class Agent {
       l = advance(l, this.generation, snap);
       since = sinceStart(l);
     }
+    const prev = this.ledgers.get(uid);
     this.ledgers.set(uid, l);
-    await writeAtomic(join(this.cfg.stateDir, 'traces', `${uid}.json`), JSON.stringify(l));
+    // Persisting is the costly part of a report (a large trace's ledger is hundreds of KiB), and
+    // only base and carry cannot be read back from the pinned maps: write when those change
+    // (new entries, a new generation), else at most every PERSIST_MS. What a crash can cost is
+    // limited to a reboot (maps lost) within PERSIST_MS of the last write.
+    const shapeChanged = !prev || prev.generation !== l.generation || Object.keys(prev.entries).length !== Object.keys(l.entries).length;
+    if (shapeChanged || Date.now() - (this.persistedAt.get(uid) ?? 0) >= PERSIST_MS) await this.persist(uid);
     return since;
+  }
+
+  private async persist(uid: string): Promise<void> {
+    const l = this.ledgers.get(uid);
+    if (!l) return;
+    await writeAtomic(join(this.cfg.stateDir, 'traces', `${uid}.json`), JSON.stringify(l));
+    this.persistedAt.set(uid, Date.now());
   }
 
   private async refreshAttribution(since: Map<string, Counts>): Promise<void> {

@@ -1,11 +1,11 @@
-// A small REST client over client-node's KubeConfig (which handles kubeconfig files, in-cluster
-// service-account tokens and TLS): plain JSON in and out, server-side apply, and a streaming
-// watch. Operator and agent use it; it knows no vhosttrace types.
-import { KubeConfig } from '@kubernetes/client-node';
+// A small REST client: plain JSON in and out, server-side apply, and a streaming watch, over
+// one keep-alive connection pool (a TLS handshake per request would cost more CPU than the
+// work). Operator and agent use it; it knows no vhosttrace types.
 import type { IncomingMessage } from 'node:http';
 // Default imports, called at request time, so fault-injection tests (nock) can intercept.
 import http from 'node:http';
 import https, { type RequestOptions } from 'node:https';
+import type { ClusterAccess } from './config.js';
 
 /** Any Kubernetes object: the fields this client reads; typed kinds (VhostTrace, ...) fit it. */
 export interface KubeObject {
@@ -46,23 +46,34 @@ export interface RequestOpts {
   timeoutMs?: number;
 }
 
-export function loadKubeConfig(path?: string): KubeConfig {
-  const kc = new KubeConfig();
-  if (path) kc.loadFromFile(path);
-  else kc.loadFromDefault(); // KUBECONFIG, ~/.kube/config, or in-cluster
-  return kc;
-}
+export { loadKubeConfig, type ClusterAccess } from './config.js';
 
 export class KubeClient {
-  constructor(readonly kc: KubeConfig) {}
+  private readonly agent: https.Agent;
+  /** Watches hold their connection for minutes: they get their own, outside the pool. */
+  private readonly watchAgent: https.Agent;
+
+  constructor(readonly access: ClusterAccess) {
+    const tls = { ca: access.ca, cert: access.cert, key: access.key, rejectUnauthorized: !access.insecureSkipTLSVerify };
+    this.agent = new https.Agent({ keepAlive: true, maxSockets: 8, ...tls });
+    this.watchAgent = new https.Agent({ keepAlive: false, ...tls });
+  }
+
+  /** Closes pooled connections (so a process can exit promptly). */
+  close(): void {
+    this.agent.destroy();
+    this.watchAgent.destroy();
+  }
 
   private async open(method: string, path: string, opts: RequestOpts = {}): Promise<IncomingMessage> {
-    const cluster = this.kc.getCurrentCluster();
-    if (!cluster) throw new Error('kubeconfig has no current cluster: set KUBECONFIG or run in a pod');
-    const url = new URL(path, cluster.server);
+    const url = new URL(path, this.access.server);
     for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
-    const ro: RequestOptions = { method, headers: { accept: 'application/json' } };
-    await this.kc.applyToHTTPSOptions(ro);
+    const token = this.access.token?.();
+    const ro: RequestOptions = {
+      method,
+      agent: url.protocol !== 'https:' ? undefined : opts.timeoutMs === 0 ? this.watchAgent : this.agent,
+      headers: { accept: 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    };
     let payload: string | undefined;
     if (opts.body !== undefined) {
       payload = typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body);

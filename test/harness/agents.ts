@@ -64,6 +64,10 @@ export function startAgent(opts: {
   kubeconfig: string;
   frames: LoaderSnapshot[];
   frameSeconds: number;
+  /** The replayed loader's -i (the real agent runs the loader at 1 s); tests go faster. */
+  loaderIntervalSeconds?: number;
+  /** Extra node flags for the agent (--cpu-prof, heap limits) in benchmarks. */
+  nodeArgs?: string[];
   env?: Record<string, string>;
 }): AgentProcess {
   const { dir } = opts;
@@ -74,14 +78,14 @@ export function startAgent(opts: {
   const replay = `${process.execPath} ${join(REPO, 'dist/agent/replay.js')}`;
   const logFile = join(dir, 'agent.log');
   const fd = openSync(logFile, 'a');
-  const proc = spawn(process.execPath, [join(REPO, 'dist/agent/main.js')], {
+  const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), join(REPO, 'dist/agent/main.js')], {
     stdio: ['ignore', fd, fd],
     env: {
       PATH: process.env.PATH,
       NODE_NAME: opts.node,
       POD_NAMESPACE: 'vhosttrace-system',
       KUBECONFIG: opts.kubeconfig,
-      VHOSTTRACE_LOADER: `${replay} --recording ${rec} --state ${join(dir, 'pins')} -i 0.2 --frame-seconds ${opts.frameSeconds}`,
+      VHOSTTRACE_LOADER: `${replay} --recording ${rec} --state ${join(dir, 'pins')} -i ${opts.loaderIntervalSeconds ?? 0.2} --frame-seconds ${opts.frameSeconds}`,
       VHOSTTRACE_LOADER_STOP: `${replay} --state ${join(dir, 'pins')} --stop`,
       VHOSTTRACE_STATE_DIR: join(dir, 'state'),
       VHOSTTRACE_CGROUP_ROOT: join(dir, 'cg'),

@@ -1,6 +1,5 @@
 // Faults a healthy API server will not produce on demand, simulated with nock: a 410 Gone in
 // the middle of a watch, a watch dropped mid-stream, and a failing list.
-import { KubeConfig } from '@kubernetes/client-node';
 import nock from 'nock';
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -11,14 +10,7 @@ const SERVER = 'https://kube.test';
 const PATH = '/api/v1/namespaces/ns/configmaps';
 
 function client(): KubeClient {
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'c', server: SERVER, skipTLSVerify: true }],
-    users: [{ name: 'u', token: 'secret' }],
-    contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
-    currentContext: 'x',
-  });
-  return new KubeClient(kc);
+  return new KubeClient({ server: SERVER, insecureSkipTLSVerify: true, token: () => 'secret', source: 'test' });
 }
 
 const obj = (name: string, rv: string) => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: 'ns', resourceVersion: rv } });

@@ -1,0 +1,84 @@
+// The agent's memory and CPU with 256 VM cgroups at a 1 s report interval, against a real
+// API server, with a replayed loader whose counts change every second. Run:
+//   npx tsc -p tsconfig.build.json && npx vitest run --config bench/vitest.bench.config.ts bench/agent-resources.bench.ts
+// or through `npm run bench:agent`. Writes bench/results/agent-resources.json.
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { podCgroup, recording, startAgent, type Workload } from '../test/harness/agents.js';
+import { startControlPlane } from '../test/harness/controlplane.js';
+import { installCRDs, TestClient } from '../test/harness/kube.js';
+
+const VMS = Number(process.env.BENCH_VMS ?? 256);
+const WARMUP_S = Number(process.env.BENCH_WARMUP_S ?? 15);
+const MEASURE_S = Number(process.env.BENCH_MEASURE_S ?? 60);
+const CLK_TCK = 100; // USER_HZ on Linux x86-64
+
+function procStats(pid: number): { rssKiB: number; cpuTicks: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const rssKiB = Number(/^VmRSS:\s+(\d+)/m.exec(status)?.[1] ?? 0);
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { rssKiB, cpuTicks: Number(fields[11]) + Number(fields[12]) }; // utime + stime
+}
+
+export async function benchAgent(): Promise<object> {
+  const cp = await startControlPlane();
+  const c = new TestClient(cp.kubeconfig);
+  const work = mkdtempSync(join(tmpdir(), 'vhosttrace-bench-'));
+  try {
+    await installCRDs(c);
+    await c.request('POST', '/api/v1/namespaces/default/serviceaccounts', { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'default' } });
+    await c.request('POST', '/api/v1/nodes', { apiVersion: 'v1', kind: 'Node', metadata: { name: 'bench-node', labels: { 'kubevirt.io/schedulable': 'true' } } });
+    const workloads: Workload[] = [];
+    for (let i = 0; i < VMS; i++) {
+      const r = await c.request('POST', '/api/v1/namespaces/default/pods', {
+        apiVersion: 'v1', kind: 'Pod',
+        metadata: { name: `virt-launcher-vm${i}`, labels: { 'kubevirt.io': 'virt-launcher', 'kubevirt.io/created-by': `uid-${i}` }, annotations: { 'kubevirt.io/domain': `vm${i}` } },
+        spec: { nodeName: 'bench-node', automountServiceAccountToken: false, containers: [{ name: 'compute', image: 'x' }] },
+      });
+      const id = podCgroup(join(work, 'node', 'cg'), r.body.metadata.uid);
+      // Runs spread over many slots, so every histogram is long (the heavy case).
+      const runs = Array.from({ length: 4000 }, (_, k) => (k * 2654435761) % 300);
+      workloads.push({ cgroupId: id, direction: 'rx', runs, frameBytes: 1500 }, { cgroupId: id, direction: 'tx', runs, frameBytes: 700 });
+    }
+    await c.request('POST', '/apis/vhosttrace.io/v1alpha1/namespaces/default/vhosttraces', {
+      apiVersion: 'vhosttrace.io/v1alpha1', kind: 'VhostTrace', metadata: { name: 'bench' }, spec: { interval: '1s' },
+    });
+    const steps = WARMUP_S + MEASURE_S + 10;
+    const agent = startAgent({ node: 'bench-node', dir: join(work, 'node'), kubeconfig: cp.kubeconfig, frames: recording(workloads, 2, steps), frameSeconds: 1, loaderIntervalSeconds: 1,
+      nodeArgs: (process.env.BENCH_AGENT_NODE_ARGS ?? '').split(' ').filter(Boolean) });
+    await new Promise((r) => setTimeout(r, WARMUP_S * 1000));
+    const pid = agent.proc.pid!;
+    const a0 = procStats(pid);
+    const t0 = Date.now();
+    let maxRss = a0.rssKiB;
+    const timer = setInterval(() => (maxRss = Math.max(maxRss, procStats(pid).rssKiB)), 500);
+    await new Promise((r) => setTimeout(r, MEASURE_S * 1000));
+    clearInterval(timer);
+    const a1 = procStats(pid);
+    const seconds = (Date.now() - t0) / 1000;
+    const report = await c.request('GET', '/apis/vhosttrace.io/v1alpha1/namespaces/default/vhosttracereports/bench.bench-node');
+    await agent.stop();
+    const result = {
+      vms: VMS,
+      cgroupDirections: workloads.length,
+      intervalSeconds: 1,
+      measuredSeconds: Math.round(seconds),
+      agentCpuPercentOfOneCore: Number((((a1.cpuTicks - a0.cpuTicks) / CLK_TCK / seconds) * 100).toFixed(2)),
+      agentRssMiB: Number((a1.rssKiB / 1024).toFixed(1)),
+      agentMaxRssMiB: Number((maxRss / 1024).toFixed(1)),
+      reportBytes: JSON.stringify(report.body).length,
+      reportVms: report.body.status?.vms?.length ?? 0,
+      node: process.version,
+      date: new Date().toISOString(),
+    };
+    const out = resolve(import.meta.dirname, 'results');
+    mkdirSync(out, { recursive: true });
+    writeFileSync(join(out, 'agent-resources.json'), JSON.stringify(result, null, 2) + '\n');
+    return result;
+  } finally {
+    await cp.stop();
+    rmSync(work, { recursive: true, force: true });
+  }
+}
