@@ -40,6 +40,7 @@ function promQuantile(text: string, name: string, q: number): number {
   }
   return prevLe;
 }
+const pct = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))] ?? NaN;
 const metric = (text: string, re: RegExp) => Number(re.exec(text)?.[1] ?? 0);
 
 export async function benchOperator() {
@@ -101,6 +102,7 @@ export async function benchOperator() {
     let writes = 0;
     let bytes = 0;
     let failures = 0;
+    const writeMs: number[] = [];
     const codes: Record<string, number> = {};
     const start = Date.now();
     const t0 = procStats(proc.pid!);
@@ -111,7 +113,9 @@ export async function benchOperator() {
         const s = skeletons[i]!;
         const body = { apiVersion: s.apiVersion, kind: s.kind, metadata: { name: s.metadata.name, namespace: s.metadata.namespace }, status: status(i, k) };
         const text = JSON.stringify(body);
+        const w0 = Date.now();
         const r = await c.apply(`/apis/vhosttrace.io/v1alpha1/namespaces/${NS}/vhosttracereports/${s.metadata.name}/status`, text, 'bench-agent');
+        writeMs.push(Date.now() - w0);
         writes++;
         bytes += Buffer.byteLength(text);
         if (r.status >= 300) {
@@ -142,6 +146,10 @@ export async function benchOperator() {
       failureCodes: codes,
       loadAverage: (await import('node:os')).loadavg().map((x) => +x.toFixed(1)),
       statusWritesPerSecond: +((written(m1) - written(m0)) / elapsed).toFixed(2),
+      reportWriteP50Seconds: pct(writeMs, 0.5) / 1000,
+      reportWriteP99Seconds: pct(writeMs, 0.99) / 1000,
+      eventToStatusP50: +promQuantile(m1, 'vhosttrace_operator_event_to_status_seconds', 0.5).toFixed(2),
+      eventToStatusP99: +promQuantile(m1, 'vhosttrace_operator_event_to_status_seconds', 0.99).toFixed(2),
       reportToStatusP50: +promQuantile(m1, 'vhosttrace_operator_report_to_status_seconds', 0.5).toFixed(2),
       reportToStatusP99: +promQuantile(m1, 'vhosttrace_operator_report_to_status_seconds', 0.99).toFixed(2),
       parentBytes: Buffer.byteLength(JSON.stringify(parent.body)),

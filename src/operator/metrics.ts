@@ -79,6 +79,11 @@ export class OperatorMetrics {
     "From a report's observedTime to the write of the trace status that includes it.",
     REPORT_LATENCY,
   );
+  readonly eventToStatus = new Histogram(
+    'vhosttrace_operator_event_to_status_seconds',
+    "From the operator's receipt of a report (watch event) to the write of the status that includes it: the operator's share of the latency.",
+    REPORT_LATENCY,
+  );
   readonly informerEvents = new Counter('vhosttrace_operator_informer_events_total', 'Informer events by resource and event (list, gone, error, ...).');
   readonly memory = new Gauge('process_resident_memory_bytes', 'Resident memory of the operator process.');
   readonly heap = new Gauge('nodejs_heap_used_bytes', 'V8 heap in use (live objects and garbage not yet collected).');
@@ -92,7 +97,7 @@ export class OperatorMetrics {
   render(): string {
     const cpu = process.cpuUsage();
     const cpuLines = [`# HELP ${this.cpu.name} ${this.cpu.help}`, `# TYPE ${this.cpu.name} counter`, `${this.cpu.name} ${(cpu.user + cpu.system) / 1e6}`];
-    const all: Metric[] = [this.reconciles, this.errors, this.statusWrites, this.queueDepth, this.leader, this.rollupSeconds, this.reportToStatus, this.informerEvents, this.memory, this.heap];
+    const all: Metric[] = [this.reconciles, this.errors, this.statusWrites, this.queueDepth, this.leader, this.rollupSeconds, this.reportToStatus, this.eventToStatus, this.informerEvents, this.memory, this.heap];
     return `${[...all.flatMap((m) => m.render()), ...cpuLines].join('\n')}\n`;
   }
 }

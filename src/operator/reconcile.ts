@@ -37,8 +37,8 @@ export function tracePath(t: { kind: string; metadata: { name?: string; namespac
 export class Reconciler {
   /** key -> canonical status last written, and when. */
   private readonly written = new Map<string, { status: string; at: number }>();
-  /** key -> observedTimes (ms) of reports not yet in a written status. */
-  private readonly pendingReports = new Map<string, number[]>();
+  /** key -> [observedTime, received] (ms) of reports not yet in a written status. */
+  private readonly pendingReports = new Map<string, Array<[number, number]>>();
 
   constructor(
     private readonly client: KubeClient,
@@ -53,7 +53,7 @@ export class Reconciler {
   noteReport(key: string, observedTime: string | undefined): void {
     if (!observedTime) return;
     const list = this.pendingReports.get(key) ?? [];
-    if (list.length < 100_000) list.push(Date.parse(observedTime));
+    if (list.length < 100_000) list.push([Date.parse(observedTime), this.clock()]);
     this.pendingReports.set(key, list);
   }
 
@@ -102,7 +102,10 @@ export class Reconciler {
     await this.writeStatus(trace, status);
     const done = this.clock();
     this.written.set(key, { status: want, at: done });
-    for (const t of this.pendingReports.get(key) ?? []) this.metrics.reportToStatus.observe(Math.max(0, done - t) / 1000);
+    for (const [observed, received] of this.pendingReports.get(key) ?? []) {
+      this.metrics.reportToStatus.observe(Math.max(0, done - observed) / 1000);
+      this.metrics.eventToStatus.observe((done - received) / 1000);
+    }
     this.pendingReports.delete(key);
     this.metrics.statusWrites.inc({ result: 'written' });
     log.info(

@@ -2,8 +2,8 @@
 // kube-controller-manager (DaemonSet controller, garbage collector, service-account tokens),
 // kube-scheduler and kwok (fake nodes that "run" the pods scheduled to them). Also what an
 // agent does to a report (server-side apply, then status), for tests that stand in for agents.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { reportSkeleton, type Trace, traceRef } from '../../src/api/reports.js';
 import type { ReportStatus } from '../../src/api/v1alpha1.js';
@@ -54,6 +54,21 @@ options:
   enableCRDs: []
 `;
 
+/**
+ * kwok does nothing without Stage objects (kwokctl adds its defaults; the bare binary does not):
+ * the "fast" stages from kwok's own module (downloaded by test/tools/build kwok): nodes become
+ * Ready, pods Running and Ready, deleted pods go.
+ */
+function kwokStages(): string {
+  const repo = join(import.meta.dirname, '../..');
+  const version = /sigs\.k8s\.io\/kwok (v\S+)/.exec(readFileSync(join(repo, 'test/tools/kwok/go.mod'), 'utf8'))?.[1];
+  const modcache = execFileSync('go', ['env', 'GOMODCACHE'], { encoding: 'utf8' }).trim();
+  const dir = join(modcache, `sigs.k8s.io/kwok@${version}/kustomize/stage`);
+  return ['node/fast/node-initialize.yaml', 'pod/fast/pod-ready.yaml', 'pod/fast/pod-delete.yaml']
+    .map((f) => `---\n${readFileSync(join(dir, f), 'utf8')}`)
+    .join('\n');
+}
+
 export async function startCluster(opts: { extras?: Extra[]; log?: (l: string) => void } = {}): Promise<Cluster> {
   const log = opts.log ?? (() => {});
   const extras = opts.extras ?? [];
@@ -77,7 +92,7 @@ export async function startCluster(opts: { extras?: Extra[]; log?: (l: string) =
     'kube-scheduler': [`--kubeconfig=${cp.kubeconfig}`, '--bind-address=127.0.0.1', '--secure-port=0', '--leader-elect=false'],
     kwok: [`--kubeconfig=${cp.kubeconfig}`, `--config=${join(cp.dir, 'kwok.yaml')}`, '--server-address=127.0.0.1:0'],
   };
-  writeFileSync(join(cp.dir, 'kwok.yaml'), KWOK_CONFIG);
+  if (extras.includes('kwok')) writeFileSync(join(cp.dir, 'kwok.yaml'), KWOK_CONFIG + kwokStages());
   const running = new Map<Extra, ChildProcess>();
   const startExtra = (name: Extra) => running.set(name, run(bins[name]!, args[name], join(cp.dir, `${name}.log`)));
   for (const name of extras) startExtra(name);
@@ -147,4 +162,60 @@ export async function writeReport(c: TestClient, trace: Trace, node: string, sta
   const r2 = await c.apply(`${path}/status`, { apiVersion: skel.apiVersion, kind: skel.kind, metadata: { name: skel.metadata.name, namespace: skel.metadata.namespace }, status }, manager);
   if (r2.status >= 300) throw new Error(`apply report status ${path}: ${r2.status} ${JSON.stringify(r2.body)}`);
   return r2;
+}
+
+/** `helm template` of the chart with the real helm; the objects, in order. */
+export async function renderChart(namespace: string, set: string[] = [], log?: (l: string) => void): Promise<{ text: string; docs: any[] }> {
+  const { helm } = await testBinaries(['helm'], log);
+  const { parseAllDocuments } = await import('yaml');
+  const repo = join(import.meta.dirname, '../..');
+  const text = execFileSync(
+    helm!,
+    ['template', 'vhosttrace', join(repo, 'charts/vhosttrace'), '--namespace', namespace, '--include-crds', ...set.flatMap((s) => ['--set', s])],
+    { encoding: 'utf8', env: { ...process.env, HELM_CACHE_HOME: join(repo, 'node_modules/.cache/helm'), HELM_CONFIG_HOME: join(repo, 'node_modules/.cache/helm') } },
+  );
+  return { text, docs: parseAllDocuments(text).map((d) => d.toJS()).filter(Boolean) };
+}
+
+const PLURAL: Record<string, string> = {
+  Namespace: 'namespaces',
+  ServiceAccount: 'serviceaccounts',
+  ConfigMap: 'configmaps',
+  ClusterRole: 'clusterroles',
+  ClusterRoleBinding: 'clusterrolebindings',
+  Role: 'roles',
+  RoleBinding: 'rolebindings',
+  Deployment: 'deployments',
+  ValidatingAdmissionPolicy: 'validatingadmissionpolicies',
+  ValidatingAdmissionPolicyBinding: 'validatingadmissionpolicybindings',
+  CustomResourceDefinition: 'customresourcedefinitions',
+};
+
+/** Server-side applies manifests as `kubectl apply --server-side` would. */
+export async function applyAll(c: TestClient, docs: any[], manager = 'vhosttrace-test'): Promise<void> {
+  for (const d of docs) {
+    const [group, version] = d.apiVersion.includes('/') ? d.apiVersion.split('/') : ['', d.apiVersion];
+    const base = group ? `/apis/${group}/${version}` : `/api/${version}`;
+    const ns = d.metadata.namespace ? `/namespaces/${d.metadata.namespace}` : '';
+    const plural = PLURAL[d.kind];
+    if (!plural) throw new Error(`applyAll: no plural for ${d.kind}`);
+    const r = await c.apply(`${base}${ns}/${plural}/${d.metadata.name}`, d, manager);
+    if (r.status >= 300) throw new Error(`apply ${d.kind} ${d.metadata.name}: ${r.status} ${JSON.stringify(r.body)}`);
+  }
+}
+
+/** A kubeconfig file for a bearer token (a service account's, from the TokenRequest API). */
+export function tokenKubeconfig(cp: ControlPlane, name: string, token: string): string {
+  const file = join(cp.dir, `${name}.kubeconfig`);
+  writeFileSync(
+    file,
+    `apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "${cp.server}", certificate-authority-data: ${readFileSync(cp.pki.caCert).toString('base64')}}}]
+users: [{name: ${name}, user: {token: "${token}"}}]
+contexts: [{name: ${name}, context: {cluster: c, user: ${name}}}]
+current-context: ${name}
+`,
+  );
+  return file;
 }
