@@ -9,7 +9,7 @@
 testbed_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck disable=SC2034 # used by the scripts that source this file
 kernel_dir=$(cd "$testbed_dir/.." && pwd)
-cache_root=${VHOSTTRACE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vhosttrace}/kernel
+cache_root=${VHOSTTRACE_CACHE:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/vhosttrace}/kernel
 
 log() { echo "testbed: $*" >&2; }
 die() { echo "testbed: error: $*" >&2; exit 1; }
