@@ -510,6 +510,16 @@ static int pin_all(struct loader *ld)
 
 	if (mkdir(env.pin_dir, 0700) && errno != EEXIST)
 		return -errno;
+	/*
+	 * meta first: a loader killed half-way leaves a meta that tells the
+	 * next one the layout of whatever else got pinned, which it reuses.
+	 */
+	pin_path(path, sizeof(path), "meta");
+	if (access(path, F_OK)) {
+		err = bpf_map__pin(ld->skel->maps.meta, path);
+		if (err)
+			return err;
+	}
 	bpf_object__for_each_map(map, ld->skel->obj) {
 		if (bpf_map__is_internal(map))
 			continue;
