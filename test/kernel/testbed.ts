@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const RUN = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../kernel/testbed/run');
+const TESTBED = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../kernel/testbed');
+const RUN = join(TESTBED, 'run');
 
 export type Kernel = '6.1' | '6.12';
 export const KERNELS: Kernel[] = ['6.1', '6.12'];
@@ -31,6 +32,28 @@ export interface GuestResult {
   read(name: string): Promise<string>;
 }
 
+async function run(cmd: string, args: string[]): Promise<{ code: number; stdout: string; log: string }> {
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let log = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (log += d));
+  const code = await new Promise<number>((done, fail) => {
+    child.on('error', fail);
+    child.on('close', (c) => done(c ?? -1));
+  });
+  return { code, stdout, log };
+}
+
+/**
+ * Builds the seed-placement variant of vhost_net.ko (see kernel/testbed/build-module); a guest
+ * script finds it at $VT_KCACHE/module-seed-placement/vhost_net.ko.
+ */
+export async function buildSeedPlacementModule(kernel: Kernel): Promise<void> {
+  const r = await run(join(TESTBED, 'build-module'), ['--kernel', kernel, '--seed-placement']);
+  if (r.code !== 0) throw new Error(`build-module --seed-placement failed:\n${r.log}`);
+}
+
 export async function runGuest(opts: GuestOptions): Promise<GuestResult> {
   const dir = await mkdtemp(join(tmpdir(), 'vhosttrace-kernel-test-'));
   const outDir = join(dir, 'out');
@@ -41,15 +64,7 @@ export async function runGuest(opts: GuestOptions): Promise<GuestResult> {
   if (opts.append) args.push('--append', opts.append);
   args.push('--timeout', String(opts.timeoutSeconds ?? 600));
 
-  const child = spawn(RUN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let log = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (log += d));
-  const code = await new Promise<number>((done, fail) => {
-    child.on('error', fail);
-    child.on('close', (c) => done(c ?? -1));
-  });
+  const { code, stdout, log } = await run(RUN, args);
   return { code, stdout, outDir, log, read: (name) => readFile(join(outDir, name), 'utf8') };
 }
 

@@ -5,12 +5,13 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import {
   compare,
   expectedRuns,
+  totals,
   parseTrace,
   type DriverReport,
   type ParsedTrace,
   type Workload,
 } from './ground-truth.js';
-import { assertGuestOk, KERNELS, runGuest, type GuestResult } from './testbed.js';
+import { assertGuestOk, buildSeedPlacementModule, KERNELS, runGuest, type GuestResult } from './testbed.js';
 
 const WORKLOADS: Workload[] = [
   // Mixed small and full-size frames, several batches and a short last one.
@@ -162,6 +163,43 @@ describeWorkloads('Debian %s with the patched vhost_net', WORKLOADS, { zcopytx: 
 describeWorkloads('Debian %s, zerocopy TX (handle_tx_zerocopy)', TX_WORKLOADS, {
   append: 'vhost_net.experimental_zcopytx=1',
   zcopytx: '1',
+});
+
+// Negative control: the same patch with the RX call where the seed article had it, after the
+// loop only. Runs that end because the guest has no RX buffers leave by "goto out" and go
+// unreported, and the comparison must notice.
+describe.each(KERNELS)("Debian %s, the seed article's RX placement (negative control)", (kernel) => {
+  const starved = WORKLOADS.find((w) => w.name === 'rx-starved') as Workload;
+  const drained = WORKLOADS.find((w) => w.name === 'rx-batch32-mixed') as Workload;
+  let results: Map<string, Outcome>;
+
+  beforeAll(async () => {
+    await buildSeedPlacementModule(kernel);
+    const guest = await runGuest({
+      kernel,
+      script: [
+        'rmmod vhost_net',
+        'insmod "$VT_KCACHE/module-seed-placement/vhost_net.ko"',
+        workloadScript([starved, drained]),
+      ].join('\n'),
+    });
+    await assertGuestOk(guest);
+    results = await outcomes(guest, [starved, drained]);
+  });
+
+  it('misses the runs of a starved RX ring, and the comparison fails', () => {
+    const r = results.get(starved.name);
+    if (!r) throw new Error('no result');
+    expect(r.report.frames).toBe(64);
+    expect(totals(r.trace.events, 'rx').packets).toBe(8);
+    expect(compare(starved, r.report, r.trace)).not.toEqual([]);
+  });
+
+  it('still counts runs that end with the socket drained', () => {
+    const r = results.get(drained.name);
+    if (!r) throw new Error('no result');
+    expect(compare(drained, r.report, r.trace)).toEqual([]);
+  });
 });
 
 describe.each(KERNELS)('Debian %s with its own vhost_net (control)', (kernel) => {
