@@ -300,7 +300,8 @@ export class Agent {
         await this.client.apply(path, skeleton, this.cfg.fieldManager);
         sched.skeletonApplied = true;
       }
-      await this.client.apply(`${path}/status`, { apiVersion: API_VERSION, kind: 'VhostTraceReport', metadata: { name, namespace }, status }, this.cfg.fieldManager);
+      const body = { apiVersion: API_VERSION, kind: 'VhostTraceReport', metadata: { name, namespace }, status };
+      await this.client.apply(`${path}/status`, body, this.cfg.fieldManager, true, true);
       this.stats.reportsWritten++;
       log.debug({ report: name, state: status.state }, 'report written');
       return true;

@@ -32,8 +32,13 @@ export function parseKey(key: string): { cgroupId: number; direction: 'rx' | 'tx
 }
 
 const zero = (): Counts => ({ packets: empty(), bytes: empty() });
-const add = (a: Counts, b: Counts): Counts => ({ packets: merge(a.packets, b.packets), bytes: merge(a.bytes, b.bytes) });
-const minus = (a: Counts, b: Counts): Counts => ({ packets: subtract(a.packets, b.packets), bytes: subtract(a.bytes, b.bytes) });
+const isZero = (c: Counts) => c.packets.count === 0 && c.bytes.count === 0;
+// Reports run these for every cgroup every interval; most bases and carries are zero, and
+// skipping them keeps the agent from allocating (and collecting) arrays it does not need.
+const add = (a: Counts, b: Counts): Counts =>
+  isZero(a) ? b : isZero(b) ? a : { packets: merge(a.packets, b.packets), bytes: merge(a.bytes, b.bytes) };
+const minus = (a: Counts, b: Counts): Counts =>
+  isZero(b) ? a : { packets: subtract(a.packets, b.packets), bytes: subtract(a.bytes, b.bytes) };
 
 function countsOf(s: LoaderSnapshot): Map<string, Counts> {
   return new Map(s.histograms.map((h) => [entryKey(h.cgroupId, h.direction), { packets: h.packets, bytes: h.bytes }]));

@@ -38,7 +38,8 @@ function inScope(trace: Trace, vm: VmRef, namespaceLabels: ReportInput['namespac
 }
 
 function accumulate(into: PerDirection, direction: Direction, c: Counts): void {
-  into[direction] = addCounts(into[direction] ?? zeroCounts(), c);
+  const prev = into[direction];
+  into[direction] = prev ? addCounts(prev, c) : c;
 }
 
 function directionsOf(p: PerDirection, wanted: readonly Direction[]): RawDirections {

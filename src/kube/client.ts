@@ -44,6 +44,8 @@ export interface RequestOpts {
   query?: Record<string, string | number | boolean | undefined>;
   /** Abort a request that has not finished in this time (default 30 s; watches set none). */
   timeoutMs?: number;
+  /** Skip reading a successful response's body (a large object sent back): returns undefined. */
+  discardBody?: boolean;
 }
 
 export { loadKubeConfig, type ClusterAccess } from './config.js';
@@ -92,6 +94,11 @@ export class KubeClient {
 
   async request<T>(method: string, path: string, opts: RequestOpts = {}): Promise<T> {
     const res = await this.open(method, path, opts);
+    if (opts.discardBody && (res.statusCode ?? 0) < 300) {
+      res.resume();
+      await new Promise((r) => res.on('end', r));
+      return undefined as T;
+    }
     const chunks: Buffer[] = [];
     for await (const c of res) chunks.push(c as Buffer);
     const text = Buffer.concat(chunks).toString();
@@ -128,11 +135,12 @@ export class KubeClient {
    * Server-side apply: the object is this field manager's whole intent; fields it no longer
    * sets are removed, others' fields are left alone. force: take over conflicting fields.
    */
-  apply<T extends KubeObject>(path: string, obj: object, fieldManager: string, force = true): Promise<T> {
+  apply<T extends KubeObject>(path: string, obj: object, fieldManager: string, force = true, discardBody = false): Promise<T> {
     return this.request<T>('PATCH', path, {
       body: obj,
       contentType: 'application/apply-patch+yaml',
       query: { fieldManager, force },
+      discardBody,
     });
   }
 
