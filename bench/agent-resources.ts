@@ -1,17 +1,19 @@
 // The agent's memory and CPU with 256 VM cgroups at a 1 s report interval, against a real
 // API server, with a replayed loader whose counts change every second. Run:
-//   npx tsc -p tsconfig.build.json && npx vitest run --config bench/vitest.bench.config.ts bench/agent-resources.bench.ts
-// or through `npm run bench:agent`. Writes bench/results/agent-resources.json.
+//   npm run bench:agent     (BENCH_INTERVAL=10s, BENCH_VMS=..., BENCH_MEASURE_S=... to vary it)
+// Writes bench/results/agent-resources-<interval>.json.
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { podCgroup, recording, startAgent, type Workload } from '../test/harness/agents.js';
 import { startControlPlane } from '../test/harness/controlplane.js';
 import { installCRDs, TestClient } from '../test/harness/kube.js';
+import { AGENT_NODE_FLAGS } from '../src/agent/node-flags.js';
 
 const VMS = Number(process.env.BENCH_VMS ?? 256);
 const WARMUP_S = Number(process.env.BENCH_WARMUP_S ?? 15);
 const MEASURE_S = Number(process.env.BENCH_MEASURE_S ?? 60);
+const INTERVAL = process.env.BENCH_INTERVAL ?? '1s';
 const CLK_TCK = 100; // USER_HZ on Linux x86-64
 
 function procStats(pid: number): { rssKiB: number; cpuTicks: number } {
@@ -43,11 +45,11 @@ export async function benchAgent(): Promise<object> {
       workloads.push({ cgroupId: id, direction: 'rx', runs, frameBytes: 1500 }, { cgroupId: id, direction: 'tx', runs, frameBytes: 700 });
     }
     await c.request('POST', '/apis/vhosttrace.io/v1alpha1/namespaces/default/vhosttraces', {
-      apiVersion: 'vhosttrace.io/v1alpha1', kind: 'VhostTrace', metadata: { name: 'bench' }, spec: { interval: '1s' },
+      apiVersion: 'vhosttrace.io/v1alpha1', kind: 'VhostTrace', metadata: { name: 'bench' }, spec: { interval: INTERVAL },
     });
     const steps = WARMUP_S + MEASURE_S + 10;
     const agent = startAgent({ node: 'bench-node', dir: join(work, 'node'), kubeconfig: cp.kubeconfig, frames: recording(workloads, 2, steps), frameSeconds: 1, loaderIntervalSeconds: 1,
-      nodeArgs: (process.env.BENCH_AGENT_NODE_ARGS ?? '').split(' ').filter(Boolean) });
+      nodeArgs: process.env.BENCH_AGENT_NODE_ARGS?.split(' ').filter(Boolean) ?? AGENT_NODE_FLAGS });
     await new Promise((r) => setTimeout(r, WARMUP_S * 1000));
     const pid = agent.proc.pid!;
     const a0 = procStats(pid);
@@ -63,7 +65,7 @@ export async function benchAgent(): Promise<object> {
     const result = {
       vms: VMS,
       cgroupDirections: workloads.length,
-      intervalSeconds: 1,
+      interval: INTERVAL,
       measuredSeconds: Math.round(seconds),
       agentCpuPercentOfOneCore: Number((((a1.cpuTicks - a0.cpuTicks) / CLK_TCK / seconds) * 100).toFixed(2)),
       agentRssMiB: Number((a1.rssKiB / 1024).toFixed(1)),
@@ -75,7 +77,7 @@ export async function benchAgent(): Promise<object> {
     };
     const out = resolve(import.meta.dirname, 'results');
     mkdirSync(out, { recursive: true });
-    writeFileSync(join(out, 'agent-resources.json'), JSON.stringify(result, null, 2) + '\n');
+    writeFileSync(join(out, `agent-resources-${INTERVAL}.json`), JSON.stringify(result, null, 2) + '\n');
     return result;
   } finally {
     await cp.stop();

@@ -100,7 +100,7 @@ export class Agent {
     this.namespaces = watch('/api/v1/namespaces', 'namespaces');
     this.node = watch('/api/v1/nodes', 'node', { fieldSelector: `metadata.name=${cfg.nodeName}` });
     this.loader = new LoaderSupervisor({ command: cfg.loaderCommand });
-    this.loader.on('snapshot', (s, first) => void this.onSnapshot(s, first));
+    this.loader.on('firstSnapshot', (s) => void this.onFirstSnapshot(s));
     this.loader.on('exit', (e, wait) =>
       log.warn({ code: e.code, signal: e.signal, stderr: e.stderr, restartInMs: wait }, 'loader exited; restarting'),
     );
@@ -144,15 +144,13 @@ export class Agent {
     return typeof a === 'object' && a ? a.port : 0;
   }
 
-  private async onSnapshot(s: LoaderSnapshot, first: boolean): Promise<void> {
-    if (first) {
-      this.upSince = new Date();
-      this.log.info({ mode: s.mode, kernel: s.kernel, takeover: s.takeover }, 'loader running');
-      if (!s.takeover) {
-        // Fresh maps: counts start again from zero; ledgers carry what they had.
-        this.generation++;
-        await writeAtomic(join(this.cfg.stateDir, 'generation'), String(this.generation));
-      }
+  private async onFirstSnapshot(s: LoaderSnapshot): Promise<void> {
+    this.upSince = new Date();
+    this.log.info({ mode: s.mode, kernel: s.kernel, takeover: s.takeover }, 'loader running');
+    if (!s.takeover) {
+      // Fresh maps: counts start again from zero; ledgers carry what they had.
+      this.generation++;
+      await writeAtomic(join(this.cfg.stateDir, 'generation'), String(this.generation));
     }
   }
 

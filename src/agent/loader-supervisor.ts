@@ -3,7 +3,7 @@
 // exits. Pinned maps and links keep counting while it is down, so a restart loses nothing.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { SnapshotStream, type LoaderSnapshot } from '../loader/snapshot.js';
+import { parseSnapshotLine, type LoaderSnapshot } from '../loader/snapshot.js';
 
 export interface LoaderExit {
   code: number | null;
@@ -23,8 +23,8 @@ export interface SupervisorOptions {
 }
 
 interface Events {
-  /** first: the first snapshot of this loader process (its `takeover` says if maps were kept). */
-  snapshot: [LoaderSnapshot, first: boolean];
+  /** The first snapshot of each loader process: its `takeover` says if pinned maps were kept. */
+  firstSnapshot: [LoaderSnapshot];
   start: [pid: number];
   exit: [LoaderExit, restartInMs: number];
   /** A line the parser refused; the loader is restarted (its output cannot be trusted). */
@@ -41,12 +41,29 @@ export class LoaderSupervisor extends EventEmitter<Events> {
   private timer?: NodeJS.Timeout;
   restarts = 0;
   lastExit?: LoaderExit;
-  lastSnapshot?: LoaderSnapshot;
   lastSnapshotAt?: Date;
+  /** The newest line, parsed only when someone asks (the loader writes one a second). */
+  private latestLine?: { text: string; number: number };
+  private parsed?: LoaderSnapshot;
 
   constructor(private readonly opts: SupervisorOptions) {
     super();
     this.delay = opts.backoffMinMs ?? 500;
+  }
+
+  /** The newest snapshot, parsed on first use; a malformed line restarts the loader. */
+  get lastSnapshot(): LoaderSnapshot | undefined {
+    const line = this.latestLine;
+    if (line) {
+      this.latestLine = undefined;
+      try {
+        this.parsed = parseSnapshotLine(line.text, line.number);
+      } catch (err) {
+        this.emit('parseError', err as Error);
+        this.child?.kill('SIGTERM');
+      }
+    }
+    return this.parsed;
   }
 
   get running(): boolean {
@@ -59,26 +76,26 @@ export class LoaderSupervisor extends EventEmitter<Events> {
     if (!cmd) throw new Error('loader command is empty');
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
-    const stream = new SnapshotStream();
+    let pending = '';
+    let lineNumber = 0;
     let stderr = '';
-    let sawSnapshot = false;
     child.stdout!.setEncoding('utf8');
     child.stdout!.on('data', (chunk: string) => {
-      let snaps: LoaderSnapshot[];
-      try {
-        snaps = stream.push(chunk);
-      } catch (err) {
-        this.emit('parseError', err as Error);
-        child.kill('SIGTERM');
-        return;
-      }
-      for (const s of snaps) {
-        const first = !sawSnapshot;
-        sawSnapshot = true;
+      pending += chunk;
+      let nl: number;
+      while ((nl = pending.indexOf('\n')) >= 0) {
+        const text = pending.slice(0, nl);
+        pending = pending.slice(nl + 1);
+        if (text.trim() === '') continue;
+        lineNumber++;
         this.delay = this.opts.backoffMinMs ?? 500; // it works: the next failure starts afresh
-        this.lastSnapshot = s;
         this.lastSnapshotAt = new Date();
-        this.emit('snapshot', s, first);
+        this.latestLine = { text, number: lineNumber };
+        if (lineNumber === 1) {
+          // The first line is read at once: whether it took pinned maps over matters now.
+          const s = this.lastSnapshot;
+          if (s) this.emit('firstSnapshot', s);
+        }
       }
     });
     child.stderr!.setEncoding('utf8');
