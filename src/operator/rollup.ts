@@ -12,6 +12,7 @@ import type {
   SummaryDirections,
   TraceStatus,
   VhostTraceReport,
+  VMReport,
   VMSummary,
 } from '../api/v1alpha1.js';
 import { endTime } from './daemonset.js';
@@ -129,27 +130,41 @@ function nodesReadyCondition(all: NodeState[], generation: number, prev: Conditi
 }
 
 function vmRows(reports: readonly VhostTraceReport[], directions: readonly Direction[]): { vms: VMSummary[]; other: TraceStatus['otherVMs'] } {
-  const acc = new Map<string, { namespace: string; name: string; h: Hist4; nodeRuns: Map<string, number> }>();
+  // Pass 1, cheap: runs per VM (and per node, for a VM that migrated). Pass 2 merges the
+  // histograms of the listed VMs only, so 5,000 reports of 50 VMs cost 50 merges, not 250,000.
+  interface Acc {
+    namespace: string;
+    name: string;
+    rx: number;
+    tx: number;
+    rows: Array<{ node: string; vm: VMReport }>;
+  }
+  const acc = new Map<string, Acc>();
   for (const r of reports) {
     for (const vm of r.status?.vms ?? []) {
       const k = `${vm.namespace}/${vm.name}`;
       let a = acc.get(k);
-      if (!a) acc.set(k, (a = { namespace: vm.namespace, name: vm.name, h: zero4(), nodeRuns: new Map() }));
-      add(a.h, vm);
-      const runs = (vm.rx?.packets.count ?? 0) + (vm.tx?.packets.count ?? 0);
-      a.nodeRuns.set(r.spec.nodeName, (a.nodeRuns.get(r.spec.nodeName) ?? 0) + runs);
+      if (!a) acc.set(k, (a = { namespace: vm.namespace, name: vm.name, rx: 0, tx: 0, rows: [] }));
+      a.rx += vm.rx?.packets.count ?? 0;
+      a.tx += vm.tx?.packets.count ?? 0;
+      a.rows.push({ node: r.spec.nodeName, vm });
     }
   }
-  const runs = (h: Hist4) => h.rx.packets.count + h.tx.packets.count;
   const sorted = [...acc.values()].sort(
-    (a, b) => runs(b.h) - runs(a.h) || a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name),
+    (a, b) => b.rx + b.tx - (a.rx + a.tx) || a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name),
   );
   const vms = sorted.slice(0, LIMITS.vms).map((a) => {
     const row: VMSummary = { namespace: a.namespace, name: a.name };
+    const h = zero4();
+    const nodeRuns = new Map<string, number>();
+    for (const { node, vm } of a.rows) {
+      add(h, vm);
+      nodeRuns.set(node, (nodeRuns.get(node) ?? 0) + (vm.rx?.packets.count ?? 0) + (vm.tx?.packets.count ?? 0));
+    }
     // A VM that migrated reported from two nodes; it is shown on the one with most runs.
-    const node = [...a.nodeRuns.entries()].sort((x, y) => y[1] - x[1] || x[0].localeCompare(y[0]))[0]?.[0];
+    const node = [...nodeRuns.entries()].sort((x, y) => y[1] - x[1] || x[0].localeCompare(y[0]))[0]?.[0];
     if (node) row.node = node;
-    for (const d of directions) row[d] = { packets: withoutBuckets(a.h[d].packets), bytes: withoutBuckets(a.h[d].bytes) };
+    for (const d of directions) row[d] = { packets: withoutBuckets(h[d].packets), bytes: withoutBuckets(h[d].bytes) };
     return row;
   });
   const rest = sorted.slice(LIMITS.vms);
@@ -157,8 +172,8 @@ function vmRows(reports: readonly VhostTraceReport[], directions: readonly Direc
     vms,
     other: {
       count: rest.length,
-      rxRuns: rest.reduce((s, a) => s + a.h.rx.packets.count, 0),
-      txRuns: rest.reduce((s, a) => s + a.h.tx.packets.count, 0),
+      rxRuns: rest.reduce((s, a) => s + a.rx, 0),
+      txRuns: rest.reduce((s, a) => s + a.tx, 0),
     },
   };
 }
