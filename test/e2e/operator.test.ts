@@ -1,15 +1,14 @@
 // The operator with the rest of a control plane: kube-controller-manager (DaemonSet controller,
 // garbage collector), kube-scheduler, and kwok's fake nodes, some KubeVirt nodes and some not.
 // Reports are written as agents write them (server-side apply, then /status).
-import { pino } from 'pino';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, openSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { merge, summarize } from '../../src/api/histogram.js';
 import type { Trace } from '../../src/api/reports.js';
 import type { RawDirections } from '../../src/api/v1alpha1.js';
-import { KubeClient, loadKubeConfig } from '../../src/kube/client.js';
-import { defaultConfig } from '../../src/operator/config.js';
-import { Operator } from '../../src/operator/operator.js';
-import { eventually, fakeNode, startCluster, writeReport, type Cluster } from '../harness/cluster.js';
+import { applyAll, eventually, fakeNode, renderChart, startCluster, writeReport, type Cluster } from '../harness/cluster.js';
 import type { TestClient } from '../harness/kube.js';
 
 const INSTALL = 'vhosttrace-system';
@@ -27,7 +26,7 @@ const NODES: Record<string, Record<string, string>> = {
 
 let cluster: Cluster;
 let c: TestClient;
-let op: Operator;
+const REPO = join(import.meta.dirname, '../..');
 
 const h = (buckets: number[]) => ({ count: buckets.reduce((a, b) => a + b, 0), sum: buckets.reduce((a, b, i) => a + b * 2 ** i, 0), buckets });
 const dirs = (k: number): RawDirections => ({
@@ -44,8 +43,11 @@ async function agentPods(): Promise<Record<string, string>> {
 beforeAll(async () => {
   cluster = await startCluster({ extras: ['kube-controller-manager', 'kube-scheduler', 'kwok'], log: (l) => console.log(`[cluster] ${l}`) });
   c = cluster.client;
-  for (const ns of [INSTALL, NS]) await c.request('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
-  await c.request('POST', `/api/v1/namespaces/${INSTALL}/serviceaccounts`, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'vhosttrace-agent' } });
+  await c.request('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } });
+  // The install as the chart renders it, but the operator Deployment: the operator runs in the
+  // test process (kwok would only pretend to run its pods).
+  const { docs } = await renderChart(INSTALL, ['createNamespace=true']);
+  await applyAll(c, [...docs.filter((d) => d.kind === 'Namespace'), ...docs.filter((d) => d.kind !== 'Namespace' && d.kind !== 'Deployment')]);
   for (const [n, labels] of Object.entries(NODES)) {
     const r = await c.request('POST', '/api/v1/nodes', fakeNode(n, labels));
     expect(r.status, JSON.stringify(r.body)).toBe(201);
@@ -55,18 +57,42 @@ beforeAll(async () => {
     const items = (await c.request('GET', '/api/v1/nodes')).body.items;
     return items.every((n: any) => n.status?.conditions?.some((x: any) => x.type === 'Ready' && x.status === 'True'));
   }, 60_000, 'kwok nodes Ready');
-  const cfg = { ...defaultConfig(), namespace: INSTALL, identity: 'e2e', metricsPort: 0, statusMinIntervalMs: 300, leaseDurationMs: 3000, renewDeadlineMs: 2000, retryPeriodMs: 500 };
-  op = new Operator(new KubeClient(loadKubeConfig(cluster.kubeconfig)), cfg, pino({ level: 'warn' }));
-  await op.start();
+  // Two operator processes from the build (the same `node dist/operator/main.js` the image runs).
+  execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: REPO, stdio: 'ignore' });
+  for (const name of ['op-a', 'op-b']) startOperator(name);
 }, 1_800_000);
 
 afterAll(async () => {
-  await op?.stop(false);
+  for (const p of Object.values(operators)) p.kill('SIGKILL');
   await cluster?.stop();
 });
 
+const operators: Record<string, ChildProcess> = {};
+const ports: Record<string, number> = { 'op-a': 18181, 'op-b': 18182 };
+
+function startOperator(name: string): void {
+  const cfgFile = join(cluster.cp.dir, `${name}.yaml`);
+  writeFileSync(cfgFile, `metricsPort: ${ports[name]}\nstatusMinIntervalMs: 300\nleaseDurationMs: 4000\nrenewDeadlineMs: 3000\nretryPeriodMs: 500\n`);
+  const fd = openSync(join(cluster.cp.dir, `${name}.log`), 'a');
+  operators[name] = spawn('node', [join(REPO, 'dist/operator/main.js')], {
+    env: { ...process.env, KUBECONFIG: cluster.kubeconfig, POD_NAMESPACE: INSTALL, POD_NAME: name, VHOSTTRACE_OPERATOR_CONFIG: cfgFile },
+    stdio: ['ignore', fd, fd],
+  });
+  closeSync(fd);
+}
+
+const holder = async () => (await c.request('GET', `/apis/coordination.k8s.io/v1/namespaces/${INSTALL}/leases/vhosttrace-operator`)).body.spec?.holderIdentity as string | undefined;
+
 describe('operator with controller-manager, scheduler and kwok nodes', () => {
   let trace: Trace;
+
+  it('the admission policy type-checks without warnings', async () => {
+    const vap = await eventually(async () => {
+      const r = (await c.request('GET', '/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies/vhosttrace-agent-own-node')).body;
+      return r.status?.typeChecking && r;
+    }, 60_000, 'policy type-checked');
+    expect(vap.status.typeChecking.expressionWarnings ?? []).toEqual([]);
+  });
 
   it('the agent pods land exactly on the KubeVirt nodes the trace selects', async () => {
     expect((await c.request('GET', DS)).status).toBe(404);
@@ -139,5 +165,34 @@ describe('operator with controller-manager, scheduler and kwok nodes', () => {
     // the completed zone-b keeps its report and its numbers until it is deleted
     const zb = (await c.request('GET', `${API}/namespaces/${NS}/vhosttracereports?labelSelector=vhosttrace.io/trace%3Dzone-b`)).body.items;
     expect(zb).toHaveLength(1);
+  });
+
+  it('two operator processes: one leads; SIGKILL it mid-trace and the other takes over with nothing lost', async () => {
+    const leader = await eventually(holder, 20_000, 'a leader');
+    const standby = leader === 'op-a' ? 'op-b' : 'op-a';
+    const m = await (await fetch(`http://127.0.0.1:${ports[standby]}/metrics`)).text();
+    expect(m).toMatch(/^vhosttrace_operator_leader 0$/m);
+    const t = (await c.request('POST', `${API}/namespaces/${NS}/vhosttraces`, {
+      apiVersion: 'vhosttrace.io/v1alpha1',
+      kind: 'VhostTrace',
+      metadata: { name: 'failover' },
+      spec: { interval: '2s', nodeSelector: { matchLabels: { zone: 'b' } } },
+    })).body;
+    await writeReport(c, t, 'kv-3', { state: 'Reporting', observedTime: now(), total: dirs(3) }, INSTALL);
+    const path = `${API}/namespaces/${NS}/vhosttraces/failover`;
+    const before = await eventually(async () => (await c.request('GET', path)).body.status?.summary?.rx?.packets.count === dirs(3).rx!.packets.count && (await c.request('GET', path)).body.status, 15_000, 'first report in');
+    operators[leader]!.kill('SIGKILL');
+    await writeReport(c, t, 'kv-3', { state: 'Reporting', observedTime: now(), total: dirs(40) }, INSTALL);
+    await eventually(async () => (await holder()) === standby, 20_000, 'standby holds the lease');
+    const after = await eventually(async () => {
+      const s = (await c.request('GET', path)).body.status;
+      return s?.summary?.rx?.packets.count === dirs(40).rx!.packets.count && s;
+    }, 20_000, 'new leader rolled up the later report');
+    expect(after.startTime).toBe(before.startTime);
+    expect(after.summary.rx.packets).toEqual(summarize(dirs(40).rx!.packets));
+    const m2 = await (await fetch(`http://127.0.0.1:${ports[standby]}/metrics`)).text();
+    expect(m2).toMatch(/^vhosttrace_operator_leader 1$/m);
+    startOperator(leader); // back to two replicas
+    await c.request('DELETE', path);
   });
 });

@@ -51,6 +51,10 @@ options:
   cidr: 10.244.0.0/16
   nodeIP: 10.0.0.1
   nodeLeaseDurationSeconds: 40
+  nodeLeaseParallelism: 4
+  nodePlayStageParallelism: 4
+  podPlayStageParallelism: 4
+  podsOnNodeSyncParallelism: 4
   enableCRDs: []
 `;
 
@@ -83,8 +87,8 @@ export async function startCluster(opts: { extras?: Extra[]; log?: (l: string) =
       '--secure-port=0',
       '--leader-elect=false',
       // What the tests need: DaemonSet pods, owner-reference clean-up, namespaces, and the
-      // service-account token signer for TokenRequest-bound tokens.
-      '--controllers=daemonset,garbagecollector,namespace,serviceaccount,serviceaccount-token',
+      // service-account controllers, and the admission policies' type checking.
+      '--controllers=daemonset-controller,garbage-collector-controller,namespace-controller,serviceaccount-controller,serviceaccount-token-controller,validatingadmissionpolicy-status-controller',
       `--service-account-private-key-file=${cp.pki.saPrivateKey}`,
       `--root-ca-file=${cp.pki.caCert}`,
       '--concurrent-gc-syncs=5',
@@ -99,7 +103,11 @@ export async function startCluster(opts: { extras?: Extra[]; log?: (l: string) =
   // A component that dies at start says why at once, not as a later timeout.
   await new Promise((r) => setTimeout(r, 1500));
   for (const [name, p] of running) {
-    if (p.exitCode !== null) throw new Error(`${name} exited ${p.exitCode}:\n${logTail(join(cp.dir, `${name}.log`))}`);
+    if (p.exitCode === null) continue;
+    const tail = logTail(join(cp.dir, `${name}.log`));
+    for (const q of running.values()) await stopProc(q);
+    await cp.stop();
+    throw new Error(`${name} exited ${p.exitCode}:\n${tail}`);
   }
   log(`cluster up with ${extras.join(', ') || 'no extra components'} in ${cp.dir}`);
   return {
