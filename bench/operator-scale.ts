@@ -3,7 +3,8 @@
 // `node dist/operator/main.js`) rolls them up. Measures API writes/s and bytes/s, report-to-
 // status latency (the operator's histogram, from each report's observedTime to the status
 // write that includes it), the parent's size, status writes/s, and the operator's CPU and RSS.
-// Knobs: BENCH_NODES (500), BENCH_VMS per node (10), BENCH_INTERVAL s (10), BENCH_SECONDS (90).
+// Knobs: BENCH_NODES (500), BENCH_VMS per node (10), BENCH_INTERVAL s (10), BENCH_SECONDS (90),
+// BENCH_CONNECTIONS (128: keep-alive connections the simulated agents share).
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -137,7 +138,7 @@ export async function benchOperator() {
       vms: Array.from({ length: vmsPerNode }, (_, v) => ({ namespace: NS, name: `vm-${node}-${v}`, uid: `00000000-0000-0000-0000-${String(node * 100 + v).padStart(12, '0')}`, ...hist(k, v + 1) })),
     });
 
-    const apply = await applier(cluster.kubeconfig, 32);
+    const apply = await applier(cluster.kubeconfig, Number(process.env.BENCH_CONNECTIONS ?? 128));
     let writes = 0;
     let bytes = 0;
     let failures = 0;

@@ -5,10 +5,12 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { merge, summarize } from '../../src/api/histogram.js';
+import { fromValues, merge, summarize } from '../../src/api/histogram.js';
 import type { Trace } from '../../src/api/reports.js';
 import type { RawDirections } from '../../src/api/v1alpha1.js';
 import { applyAll, eventually, fakeNode, renderChart, startCluster, writeReport, type Cluster } from '../harness/cluster.js';
+import { podCgroup, recording, startAgent, type AgentProcess, type Workload } from '../harness/agents.js';
+import { logTail } from '../harness/controlplane.js';
 import type { TestClient } from '../harness/kube.js';
 
 const INSTALL = 'vhosttrace-system';
@@ -165,6 +167,53 @@ describe('operator with controller-manager, scheduler and kwok nodes', () => {
     // the completed zone-b keeps its report and its numbers until it is deleted
     const zb = (await c.request('GET', `${API}/namespaces/${NS}/vhosttracereports?labelSelector=vhosttrace.io/trace%3Dzone-b`)).body.items;
     expect(zb).toHaveLength(1);
+  });
+
+  it('real agent processes (recorded snapshots) report, and the summary is the exact merge of their recordings', async () => {
+    const truth: Record<string, Workload[]> = {};
+    const agents: AgentProcess[] = [];
+    const work = join(cluster.cp.dir, 'agents');
+    let seed = 11;
+    const rnd = (m: number) => ((seed = (seed * 1103515245 + 12345) % 2147483648), seed % m);
+    for (const node of ['kv-1', 'kv-2']) {
+      const cg = join(work, node, 'cg');
+      // QEMU processes outside any VMI pod: a ClusterVhostTrace counts them (includeUnattributed)
+      const ids = [1, 2].map((i) => podCgroup(cg, `00000000-0000-4000-8000-00000000000${i}`));
+      truth[node] = ids.flatMap((cgroupId) => [
+        { cgroupId, direction: 'rx' as const, runs: Array.from({ length: 200 + rnd(300) }, () => rnd(257)), frameBytes: 1514 },
+        { cgroupId, direction: 'tx' as const, runs: Array.from({ length: 100 + rnd(200) }, () => rnd(64)), frameBytes: 66 },
+      ]);
+    }
+    const created = await c.request('POST', `${API}/clustervhosttraces`, {
+      apiVersion: 'vhosttrace.io/v1alpha1',
+      kind: 'ClusterVhostTrace',
+      metadata: { name: 'recorded' },
+      spec: { interval: '1s', nodeSelector: { matchLabels: { zone: 'a' } } },
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    try {
+      for (const node of ['kv-1', 'kv-2']) {
+        agents.push(startAgent({ node, dir: join(work, node), kubeconfig: cluster.kubeconfig, frames: recording(truth[node]!, 8, 6), frameSeconds: 0.4 }));
+      }
+      const all = (dir: 'rx' | 'tx') => Object.values(truth).flat().filter((w) => w.direction === dir);
+      const want = (dir: 'rx' | 'tx') => ({
+        packets: summarize(fromValues(all(dir).flatMap((w) => w.runs))),
+        bytes: summarize(fromValues(all(dir).flatMap((w) => w.runs.map((r) => r * w.frameBytes)))),
+      });
+      const st = await eventually(async () => {
+        const s = (await c.request('GET', `${API}/clustervhosttraces/recorded`)).body.status;
+        return s?.summary?.rx?.packets.count === want('rx').packets.count && s?.summary?.tx?.packets.count === want('tx').packets.count && s;
+      }, 90_000, 'the agents\' final counts rolled up').catch((e: Error) => {
+        throw new Error(`${e.message}\n${agents.map((a) => `--- ${a.node}\n${logTail(a.logFile, 15)}`).join('\n')}`);
+      });
+      expect(st.summary.rx).toEqual(want('rx'));
+      expect(st.summary.tx).toEqual(want('tx'));
+      expect(st.nodesReporting).toBe('2/2');
+      expect(st.phase).toBe('Running');
+    } finally {
+      for (const a of agents) await a.kill();
+      await c.request('DELETE', `${API}/clustervhosttraces/recorded`);
+    }
   });
 
   it('two operator processes: one leads; SIGKILL it mid-trace and the other takes over with nothing lost', async () => {
