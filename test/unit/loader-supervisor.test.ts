@@ -1,0 +1,63 @@
+// The supervisor with stand-in loaders (small node scripts): it restarts them, with backoff,
+// and takes a malformed line as a reason to restart rather than a number to trust.
+import { describe, expect, it } from 'vitest';
+import { LoaderSupervisor, type LoaderExit } from '../../src/agent/loader-supervisor.js';
+
+const line = (seq: number, takeover: boolean) =>
+  JSON.stringify({
+    type: 'snapshot', version: 1, seq, time: '2026-11-24T00:00:00.000Z', mode: 'raw_tp', kernel: 'k', takeover, intervalSeconds: 1,
+    maxCgroups: 128, dropped: { keysRefused: 0, overflowEvents: 0 }, histograms: [], counters: { slowPath: 0, noStorage: 0, stockUnpaired: 0 },
+  });
+const node = (script: string) => [process.execPath, '-e', script];
+
+function exits(s: LoaderSupervisor, n: number): Promise<Array<[LoaderExit, number]>> {
+  const seen: Array<[LoaderExit, number]> = [];
+  return new Promise((resolve) => s.on('exit', (e, wait) => (seen.push([e, wait]), seen.length === n && resolve(seen))));
+}
+
+describe('loader supervisor', () => {
+  it('reads the first line at once and the newest line when asked', async () => {
+    const s = new LoaderSupervisor({ command: node(`console.log(${JSON.stringify(line(0, true))}); setTimeout(() => console.log(${JSON.stringify(line(1, true))}), 50); setTimeout(() => {}, 5000)`) });
+    const first = new Promise((r) => s.on('firstSnapshot', r));
+    s.start();
+    expect(await first).toMatchObject({ seq: 0, takeover: true });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(s.lastSnapshot?.seq).toBe(1);
+    await s.stop();
+  });
+
+  it('restarts a loader that exits, doubling the delay, and keeps its last words', async () => {
+    const s = new LoaderSupervisor({ command: node('console.error("boom"); process.exit(1)'), backoffMinMs: 20, backoffMaxMs: 1000 });
+    const seen = exits(s, 3);
+    s.start();
+    const got = await seen;
+    await s.stop();
+    expect(got.map(([, wait]) => wait)).toEqual([20, 40, 80]);
+    expect(got[0]![0]).toMatchObject({ code: 1, stderr: 'boom' });
+    expect(s.restarts).toBeGreaterThanOrEqual(3);
+  });
+
+  it('waits the longest delay after an exit code that a restart cannot fix (3: no tracepoint)', async () => {
+    const s = new LoaderSupervisor({ command: node('process.exit(3)'), backoffMinMs: 20, backoffMaxMs: 500 });
+    const seen = exits(s, 1);
+    s.start();
+    const [[e, wait]] = await seen;
+    await s.stop();
+    expect(e.code).toBe(3);
+    expect(wait).toBe(500);
+  });
+
+  it('restarts a loader that writes a malformed line', async () => {
+    const s = new LoaderSupervisor({ command: node(`console.log(${JSON.stringify(line(0, false))}); console.log('{"type":"snapshot"}'); setTimeout(() => {}, 5000)`), backoffMinMs: 20 });
+    const errors: Error[] = [];
+    s.on('parseError', (e) => errors.push(e));
+    const seen = exits(s, 1);
+    s.start();
+    await new Promise((r) => setTimeout(r, 300));
+    expect(s.lastSnapshot?.seq).toBe(0); // the bad line is not taken
+    const [[e]] = await seen;
+    await s.stop();
+    expect(errors[0]?.message).toMatch(/line 2/);
+    expect(e.signal).toBe('SIGTERM');
+  });
+});
