@@ -41,7 +41,7 @@ describe('loader supervisor', () => {
     const s = new LoaderSupervisor({ command: node('process.exit(3)'), backoffMinMs: 20, backoffMaxMs: 500 });
     const seen = exits(s, 1);
     s.start();
-    const [[e, wait]] = await seen;
+    const [e, wait] = (await seen)[0]!;
     await s.stop();
     expect(e.code).toBe(3);
     expect(wait).toBe(500);
@@ -55,7 +55,7 @@ describe('loader supervisor', () => {
     s.start();
     await new Promise((r) => setTimeout(r, 300));
     expect(s.lastSnapshot?.seq).toBe(0); // the bad line is not taken
-    const [[e]] = await seen;
+    const [e] = (await seen)[0]!;
     await s.stop();
     expect(errors[0]?.message).toMatch(/line 2/);
     expect(e.signal).toBe('SIGTERM');
