@@ -48,7 +48,9 @@ export function makePki(dir: string): Pki {
     'serving',
     '/CN=kube-apiserver',
     'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n' +
-      'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc\n',
+      // 10.0.2.2: how a qemu guest on user-mode networking reaches the host's loopback
+      // (kernel/testbed/run --net user); the server still listens on 127.0.0.1 only.
+      'subjectAltName=IP:127.0.0.1,IP:10.0.2.2,DNS:localhost,DNS:kubernetes.default.svc\n',
   );
   issue(
     dir,
