@@ -6,7 +6,7 @@
 // Knobs: BENCH_NODES (500), BENCH_VMS per node (10), BENCH_INTERVAL s (10), BENCH_SECONDS (90),
 // BENCH_CONNECTIONS (128: keep-alive connections the simulated agents share).
 import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fromValues } from '../src/api/histogram.js';
 import { reportSkeleton, traceRef, type Trace } from '../src/api/reports.js';
@@ -78,6 +78,46 @@ async function applier(kubeconfig: string, maxSockets: number) {
       req.on('error', reject);
       req.end(body);
     });
+}
+
+/** The kube-apiserver of the control plane in dir, from /proc. */
+function apiServerPid(dir: string): number | undefined {
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      if (argv.includes('kube-apiserver') && argv.includes(dir)) return Number(pid);
+    } catch {
+      /* gone */
+    }
+  }
+  return undefined;
+}
+
+/** Watches path and records, per event, now - status.observedTime (ms). Returns a stop function. */
+async function watchLag(kubeconfig: string, path: string, lags: number[]): Promise<() => void> {
+  const { KubeConfig } = await import('@kubernetes/client-node');
+  const https = await import('node:https');
+  const kc = new KubeConfig();
+  kc.loadFromFile(kubeconfig);
+  const o: import('node:https').RequestOptions = {};
+  await kc.applyToHTTPSOptions(o);
+  const req = https.request(new URL(`${path}?watch=true&resourceVersion=0`, kc.getCurrentCluster()!.server), { ca: o.ca, cert: o.cert, key: o.key, headers: { accept: 'application/json' } }, (res) => {
+    let buf = '';
+    res.on('data', (d: Buffer) => {
+      buf += d.toString();
+      const lines = buf.split('\n');
+      buf = lines.pop()!;
+      for (const line of lines) {
+        if (!line) continue;
+        const t = (JSON.parse(line) as { object?: { status?: { observedTime?: string } } }).object?.status?.observedTime;
+        if (t) lags.push(Date.now() - Date.parse(t));
+      }
+    });
+  });
+  req.on('error', () => {});
+  req.end();
+  return () => req.destroy();
 }
 
 const metric = (text: string, re: RegExp) => Number(re.exec(text)?.[1] ?? 0);
@@ -166,10 +206,17 @@ export async function benchOperator() {
       }
     });
     const m0 = await metrics();
+    const kas = apiServerPid(cluster.cp.dir);
+    const k0 = kas ? procStats(kas) : undefined;
+    // A second watcher on the reports, in this process: how late watch events arrive at all.
+    const lags: number[] = [];
+    const stopWatch = await watchLag(cluster.kubeconfig, `/apis/vhosttrace.io/v1alpha1/namespaces/${NS}/vhosttracereports`, lags);
     await Promise.all(loops);
     const elapsed = (Date.now() - start) / 1000;
     await new Promise((r) => setTimeout(r, 3000));
     const t1 = procStats(proc.pid!);
+    const k1 = kas ? procStats(kas) : undefined;
+    stopWatch();
     const m1 = await metrics();
     const parent = await c.request('GET', `/apis/vhosttrace.io/v1alpha1/namespaces/${NS}/vhosttraces/scale`);
     const written = (m: string) => metric(m, /^vhosttrace_operator_status_writes_total\{result="written"\} (\d+)$/m);
@@ -196,10 +243,15 @@ export async function benchOperator() {
       parentStatusBytes: Buffer.byteLength(JSON.stringify(parent.body.status)),
       parentPhase: parent.body.status?.phase,
       parentRxRuns: parent.body.status?.summary?.rx?.packets.count,
+      watchLagP50Seconds: pct(lags, 0.5) / 1000,
+      watchLagP99Seconds: pct(lags, 0.99) / 1000,
+      apiServerCpuCores: k0 && k1 ? +((k1.cpuSeconds - k0.cpuSeconds) / (elapsed + 3)).toFixed(2) : null,
+      apiServerRssMiB: k1 ? Math.round(k1.rssMiB) : null,
       operatorCpuCores: +((t1.cpuSeconds - t0.cpuSeconds) / (elapsed + 3)).toFixed(3),
       operatorRssMiB: Math.round(t1.rssMiB),
       operatorPeakRssMiB: Math.round(t1.hwmMiB),
       operatorHeapUsedMiB: Math.round(metric(m1, /^nodejs_heap_used_bytes (\d+)$/m) / 2 ** 20),
+      informerEvents: [...m1.matchAll(/^vhosttrace_operator_informer_events_total\{(.*)\} (\d+)$/gm)].map((m) => `${m[1]} ${m[2]}`),
       rollupP99Seconds: +promQuantile(m1, 'vhosttrace_operator_rollup_duration_seconds', 0.99).toFixed(4),
     };
     return result;
