@@ -264,4 +264,16 @@ describe('operator against a real API server', () => {
     expect(statusLines.length).toBeGreaterThan(3);
     for (const l of statusLines) expect(l.trace).toMatch(/^(Cluster)?VhostTrace\/[a-z-]*\/[a-z-]+$/);
   });
+
+  it('a node labelled for KubeVirt later joins the traces that select it', async () => {
+    const path = `${API}/namespaces/${NS}/vhosttraces/after`;
+    expect((await get(path)).status.nodeCounts.selected).toBe(3);
+    const r = await c.request('PATCH', '/api/v1/nodes/plain', { metadata: { labels: KV } }, { 'content-type': 'application/merge-patch+json' });
+    expect(r.status).toBe(200);
+    const st = await eventually(async () => {
+      const s = (await get(path)).status;
+      return s?.nodeCounts?.selected === 4 && s;
+    }, 10_000, 'plain selected');
+    expect(st.nodes.find((n: any) => n.name === 'plain')).toEqual({ name: 'plain', state: 'Pending' });
+  });
 });
