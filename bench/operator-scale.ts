@@ -6,6 +6,7 @@
 // Knobs: BENCH_NODES (500), BENCH_VMS per node (10), BENCH_INTERVAL s (10), BENCH_SECONDS (90),
 // BENCH_CONNECTIONS (128: keep-alive connections the simulated agents share).
 import { spawn } from 'node:child_process';
+import https from 'node:https';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fromValues } from '../src/api/histogram.js';
@@ -42,20 +43,24 @@ function promQuantile(text: string, name: string, q: number): number {
   return prevLe;
 }
 const pct = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))] ?? NaN;
+/** The API server's URL and the admin's TLS credentials from a kubeconfig. */
+async function credentials(kubeconfig: string) {
+  const { KubeConfig } = await import('@kubernetes/client-node');
+  const kc = new KubeConfig();
+  kc.loadFromFile(kubeconfig);
+  const o: https.RequestOptions = {};
+  await kc.applyToHTTPSOptions(o);
+  return { server: kc.getCurrentCluster()!.server, tls: { ca: o.ca, cert: o.cert, key: o.key } };
+}
+
 /**
  * Server-side apply over one keep-alive connection pool, as a real agent (one process, one
  * connection) would: client-node's applyToHTTPSOptions makes a new Agent, so a new TLS
  * connection, for every request, which would load the API server with handshakes.
  */
 async function applier(kubeconfig: string, maxSockets: number) {
-  const { KubeConfig } = await import('@kubernetes/client-node');
-  const https = await import('node:https');
-  const kc = new KubeConfig();
-  kc.loadFromFile(kubeconfig);
-  const o: import('node:https').RequestOptions = {};
-  await kc.applyToHTTPSOptions(o);
-  const agent = new https.Agent({ keepAlive: true, maxSockets, ca: o.ca, cert: o.cert, key: o.key });
-  const server = kc.getCurrentCluster()!.server;
+  const { server, tls } = await credentials(kubeconfig);
+  const agent = new https.Agent({ keepAlive: true, maxSockets, ...tls });
   return (path: string, body: string, manager: string) =>
     new Promise<{ status: number; body: any }>((resolve, reject) => {
       const req = https.request(new URL(`${path}?fieldManager=${manager}&force=true`, server), {
@@ -96,13 +101,8 @@ function apiServerPid(dir: string): number | undefined {
 
 /** Watches path and records, per event, now - status.observedTime (ms). Returns a stop function. */
 async function watchLag(kubeconfig: string, path: string, lags: number[]): Promise<() => void> {
-  const { KubeConfig } = await import('@kubernetes/client-node');
-  const https = await import('node:https');
-  const kc = new KubeConfig();
-  kc.loadFromFile(kubeconfig);
-  const o: import('node:https').RequestOptions = {};
-  await kc.applyToHTTPSOptions(o);
-  const req = https.request(new URL(`${path}?watch=true&resourceVersion=0`, kc.getCurrentCluster()!.server), { ca: o.ca, cert: o.cert, key: o.key, headers: { accept: 'application/json' } }, (res) => {
+  const { server, tls } = await credentials(kubeconfig);
+  const req = https.request(new URL(`${path}?watch=true&resourceVersion=0`, server), { ...tls, headers: { accept: 'application/json' } }, (res) => {
     let buf = '';
     res.on('data', (d: Buffer) => {
       buf += d.toString();
