@@ -1,6 +1,6 @@
 import { defineConfig } from 'vitest/config';
 
-// Four projects, one per kind of real part a test needs. `npm test` runs them all.
+// Five projects, one per kind of real part a test needs. `npm test` runs them all.
 export default defineConfig({
   test: {
     projects: [
@@ -18,6 +18,16 @@ export default defineConfig({
       },
       // BPF programs in the host kernel: verifier and BPF_PROG_TEST_RUN (needs CAP_BPF).
       { test: { name: 'bpf', include: ['test/bpf/**/*.test.ts'], testTimeout: 120_000 } },
+      // The operator with kube-controller-manager, kube-scheduler and kwok's simulated nodes.
+      {
+        test: {
+          name: 'e2e',
+          include: ['test/e2e/**/*.test.ts'],
+          testTimeout: 180_000,
+          hookTimeout: 1_800_000,
+          fileParallelism: false,
+        },
+      },
       // Real Debian kernels booted in qemu with the patched vhost_net module.
       {
         test: {

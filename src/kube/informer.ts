@@ -6,11 +6,17 @@ import { EventEmitter } from 'node:events';
 import type { IncomingMessage } from 'node:http';
 import { ApiError, isGone, type KubeClient, type KubeObject } from './client.js';
 
-export interface InformerOptions {
+export interface InformerOptions<T = KubeObject> {
   /** Label selector for list and watch. Default: everything. */
   labelSelector?: string;
   /** Field selector for list and watch, e.g. spec.nodeName=node-a. Default: none. */
   fieldSelector?: string;
+  /**
+   * Applied to every object before it is cached and handed to 'change' listeners: keep only
+   * what the consumer reads (managedFields, big status parts), so a large cache stays small.
+   * It must keep metadata.name, namespace and resourceVersion. Default: keep objects as they come.
+   */
+  transform?: (obj: T) => T;
   /** Relist this often even when the watch is healthy, with ±10% jitter. Default 5 min. */
   resyncMs?: number;
   /** Restart a watch that delivered nothing, not even a bookmark, for this long. Default 90 s. */
@@ -53,13 +59,13 @@ export class Informer<T extends KubeObject> extends EventEmitter<InformerEvents<
   private syncedResolve!: () => void;
   /** Resolves after the first list has filled the cache. */
   readonly synced = new Promise<void>((r) => (this.syncedResolve = r));
-  private readonly opts: Required<Omit<InformerOptions, 'labelSelector' | 'fieldSelector'>> & Pick<InformerOptions, 'labelSelector' | 'fieldSelector'>;
+  private readonly opts: Required<Omit<InformerOptions<T>, 'labelSelector' | 'fieldSelector' | 'transform'>> & Pick<InformerOptions<T>, 'labelSelector' | 'fieldSelector' | 'transform'>;
 
   constructor(
     private readonly client: KubeClient,
     /** Collection path, e.g. /apis/vhosttrace.io/v1alpha1/vhosttraces (all namespaces). */
     private readonly path: string,
-    opts: InformerOptions = {},
+    opts: InformerOptions<T> = {},
   ) {
     super();
     this.opts = {
@@ -139,7 +145,7 @@ export class Informer<T extends KubeObject> extends EventEmitter<InformerEvents<
     let rv: string;
     do {
       const page = await this.client.list<T>(this.path, { labelSelector: this.opts.labelSelector, fieldSelector: this.opts.fieldSelector, limit: 500, continue: cont });
-      for (const it of page.items) items.set(key(it), it);
+      for (const it of page.items) items.set(key(it), this.opts.transform ? this.opts.transform(it) : it);
       cont = page.metadata.continue || undefined;
       rv = page.metadata.resourceVersion;
     } while (cont);
@@ -209,10 +215,10 @@ export class Informer<T extends KubeObject> extends EventEmitter<InformerEvents<
       const s = ev.object as { code?: number; reason?: string; message?: string };
       throw new ApiError('WATCH', this.path, s.code ?? 0, s.reason ?? '', s);
     }
-    const obj = ev.object as T;
-    const rv = obj.metadata?.resourceVersion;
+    const rv = (ev.object as T).metadata?.resourceVersion;
     if (rv) this.resourceVersion = rv;
     if (ev.type === 'BOOKMARK') return;
+    const obj = this.opts.transform ? this.opts.transform(ev.object as T) : (ev.object as T);
     const type = ev.type as ChangeType;
     if (type === 'DELETED') this.cache.delete(key(obj));
     else this.cache.set(key(obj), obj);

@@ -1,5 +1,6 @@
 // The agent DaemonSet that should exist, as a plain function of the traces and the config.
 // Pure: no client, no clock except the `now` it is given.
+import { AGENT_NODE_FLAGS } from '../agent/node-flags.js';
 import { matches } from '../api/selector.js';
 import { KUBEVIRT_SCHEDULABLE, type LabelSelector } from '../api/v1alpha1.js';
 import type { Trace } from '../api/reports.js';
@@ -102,10 +103,12 @@ export function desiredDaemonSet(traces: readonly Trace[], cfg: OperatorConfig, 
               name: 'agent',
               image: a.image,
               imagePullPolicy: a.imagePullPolicy,
-              command: ['node', 'dist/agent/main.js'],
+              // V8 flags that keep the agent's RSS near its live heap (docs/benchmarks.md, agent).
+              command: ['node', ...AGENT_NODE_FLAGS, 'dist/agent/main.js'],
               env: [
                 { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
                 { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+                { name: 'PORT', value: String(a.port) },
               ],
               ports: [{ name: 'metrics', containerPort: a.port, protocol: 'TCP' }],
               livenessProbe: { httpGet: { path: '/healthz', port: 'metrics' }, periodSeconds: 20, failureThreshold: 3 },
@@ -139,6 +142,9 @@ export function desiredDaemonSet(traces: readonly Trace[], cfg: OperatorConfig, 
                 { name: 'cgroup', mountPath: '/sys/fs/cgroup', readOnly: ro },
                 // The host's /proc: which QEMU process (and so which VMI pod) a vhost worker serves.
                 { name: 'proc', mountPath: '/host/proc', readOnly: ro },
+                // The agent's state (each trace's ledger, the maps' generation, VM attribution),
+                // on the host so a restarted or re-created agent pod continues its counts.
+                { name: 'state', mountPath: '/var/lib/vhosttrace' },
               ],
             },
           ],
@@ -148,6 +154,7 @@ export function desiredDaemonSet(traces: readonly Trace[], cfg: OperatorConfig, 
             hostPath('btf', '/sys/kernel/btf', 'Directory'),
             hostPath('cgroup', '/sys/fs/cgroup', 'Directory'),
             hostPath('proc', '/proc', 'Directory'),
+            hostPath('state', '/var/lib/vhosttrace', 'DirectoryOrCreate'),
           ],
         },
       },

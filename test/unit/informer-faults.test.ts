@@ -134,4 +134,23 @@ describe('Informer faults', () => {
     inf.stop();
     expect(idles).toBeGreaterThanOrEqual(1);
   });
+
+  it('transforms objects before caching them, from the list and from the watch', async () => {
+    const fat = (name: string, rv: string) => ({ ...obj(name, rv), metadata: { ...obj(name, rv).metadata, managedFields: [{ manager: 'x' }] }, data: { big: 'x'.repeat(1000) } });
+    nock(SERVER)
+      .get(PATH).query(true).reply(200, list('10', fat('a', '9')))
+      .get(PATH).query((q) => q.watch === 'true').reply(200, () => openStream(line('ADDED', fat('b', '11'))));
+    const slim = (o: any) => ({ apiVersion: o.apiVersion, kind: o.kind, metadata: { name: o.metadata.name, namespace: o.metadata.namespace, resourceVersion: o.metadata.resourceVersion } });
+    const inf = new Informer<any>(client(), PATH, { transform: slim });
+    const seen: any[] = [];
+    inf.on('change', (_t, o) => seen.push(o));
+    void inf.run();
+    await until(() => seen.length === 2);
+    inf.stop();
+    for (const o of [...seen, ...inf.list()]) {
+      expect(o.data).toBeUndefined();
+      expect(o.metadata.managedFields).toBeUndefined();
+    }
+    expect(inf.list().map((o) => o.metadata.name).sort()).toEqual(['a', 'b']);
+  });
 });

@@ -83,17 +83,18 @@ describe('desired agent DaemonSet', () => {
     expect(desiredDaemonSet([a, b], cfg, NOW)).toEqual(desiredDaemonSet([b, a], cfg, NOW));
   });
 
-  it('asks for least privilege: BPF and PERFMON, not privileged, host paths read-only but bpffs', () => {
+  it('asks for least privilege: BPF and PERFMON, not privileged, host paths read-only but bpffs and its state', () => {
     const pod = desiredDaemonSet([trace('a')], cfg, NOW)!.spec.template.spec;
     const c = pod.containers[0];
-    expect(c.command).toEqual(['node', 'dist/agent/main.js']);
+    expect(c.command).toEqual(['node', '--max-semi-space-size=2', '--max-old-space-size=96', 'dist/agent/main.js']);
     expect(c.securityContext).toMatchObject({ privileged: false, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true });
     expect(c.securityContext.capabilities).toEqual({ drop: ['ALL'], add: ['BPF', 'PERFMON'] });
     expect(pod.hostPID ?? false).toBe(false);
     expect(pod.hostNetwork ?? false).toBe(false);
     const mounts = Object.fromEntries(c.volumeMounts.map((m: any) => [m.mountPath, m.readOnly ?? false]));
-    expect(mounts).toEqual({ '/sys/fs/bpf': false, '/sys/kernel/tracing': true, '/sys/kernel/btf': true, '/sys/fs/cgroup': true, '/host/proc': true });
-    expect(c.env.map((e: any) => e.name)).toEqual(['NODE_NAME', 'POD_NAMESPACE']);
+    expect(mounts).toEqual({ '/sys/fs/bpf': false, '/sys/kernel/tracing': true, '/sys/kernel/btf': true, '/sys/fs/cgroup': true, '/host/proc': true, '/var/lib/vhosttrace': false });
+    expect(pod.volumes.find((v: any) => v.name === 'state').hostPath).toEqual({ path: '/var/lib/vhosttrace', type: 'DirectoryOrCreate' });
+    expect(c.env.map((e: any) => e.name)).toEqual(['NODE_NAME', 'POD_NAMESPACE', 'PORT']);
     expect(c.resources.requests).toBeDefined();
     expect(c.livenessProbe.httpGet.path).toBe('/healthz');
     expect(c.readinessProbe.httpGet.path).toBe('/readyz');
