@@ -1,30 +1,11 @@
 // Go durations ("1h30m") and the report interval the operator chooses. Pure.
 
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+import { formatDuration as formatMs, parseDuration } from '../api/duration.js';
 
-/** Milliseconds of a Go duration as the CRD admits it (^([0-9]+(ms|s|m|h))+$). */
-export function parseDuration(d: string): number {
-  const re = /([0-9]+)(ms|s|m|h)/gy;
-  let ms = 0;
-  let m: RegExpExecArray | null;
-  let end = 0;
-  while ((m = re.exec(d)) !== null) {
-    ms += Number(m[1]) * UNIT_MS[m[2]!]!;
-    end = re.lastIndex;
-  }
-  if (end === 0 || end !== d.length) throw new RangeError(`not a duration: "${d}"`);
-  return ms;
-}
+export { parseDuration };
 
 /** Whole seconds as a Go duration: 10s, 1m40s, 2h. */
-export function formatDuration(seconds: number): string {
-  const s = Math.round(seconds);
-  const h = Math.floor(s / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  const r = s % 60;
-  const out = `${h ? `${h}h` : ''}${m ? `${m}m` : ''}${r ? `${r}s` : ''}`;
-  return out || '0s';
-}
+export const formatDuration = (seconds: number): string => formatMs(seconds * 1000);
 
 /** The API server budget the default interval is designed for (docs/operator.md). */
 export const BUDGET = {
