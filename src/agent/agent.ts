@@ -160,7 +160,9 @@ export class Agent {
     const all: Trace[] = [...this.traces.list(), ...this.clusterTraces.list()];
     return all.filter((t) => {
       if (t.metadata.deletionTimestamp) return false;
-      if (t.status?.phase === 'Completed' || t.status?.phase === 'Failed') return false;
+      // Completed is final. Failed is not: it clears when a node can trace again, and only
+      // that node's reports can say so.
+      if (t.status?.phase === 'Completed') return false;
       return matches(t.spec.nodeSelector, nodeLabels);
     });
   }
@@ -192,7 +194,7 @@ export class Agent {
         this.schedules.set(uid, sched);
         const end = this.endOf(t);
         const final = end !== undefined && now >= end;
-        if (sched.done || (now < sched.nextAt && !(final && !sched.done))) continue;
+        if (sched.done || (now < sched.nextAt && !final)) continue;
         const ok = await this.report(t, sched);
         sched.nextAt = now + (ok ? this.intervalOf(t) : Math.min(this.intervalOf(t), 2000));
         if (ok && final) sched.done = true;
