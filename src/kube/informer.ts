@@ -5,6 +5,7 @@
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage } from 'node:http';
 import { ApiError, isGone, type KubeClient, type KubeObject } from './client.js';
+import { Sleeper } from './sleeper.js';
 
 export interface InformerOptions<T = KubeObject> {
   /** Label selector for list and watch. Default: everything. */
@@ -110,7 +111,7 @@ export class Informer<T extends KubeObject> extends EventEmitter<InformerEvents<
         }
         const e = err instanceof Error ? err : new Error(String(err));
         this.emit('error', e, delay);
-        await this.sleep(delay);
+        await this.sleeper.sleep(delay);
         delay = Math.min(delay * 2, this.opts.backoffMaxMs);
         // A failed list must be retried; after a failed watch, resume from resourceVersion.
         if (this.listReason === undefined && !this.resourceVersion) this.listReason = 'error';
@@ -121,19 +122,10 @@ export class Informer<T extends KubeObject> extends EventEmitter<InformerEvents<
   stop(): void {
     this.stopped = true;
     this.stream?.destroy();
-    this.wake?.();
+    this.sleeper.wake();
   }
 
-  private wake?: () => void;
-  private sleep(ms: number): Promise<void> {
-    return new Promise((r) => {
-      const t = setTimeout(r, ms);
-      this.wake = () => {
-        clearTimeout(t);
-        r();
-      };
-    });
-  }
+  private readonly sleeper = new Sleeper();
 
   private resyncDeadline(): number {
     return Date.now() + this.opts.resyncMs * (0.9 + Math.random() * 0.2);

@@ -4,6 +4,7 @@
 // give up leadership when a renewal has not succeeded for renewDeadline.
 import type { Logger } from 'pino';
 import { isConflict, isNotFound, type KubeClient } from '../kube/client.js';
+import { Sleeper } from '../kube/sleeper.js';
 
 export interface LeaseOptions {
   namespace: string;
@@ -27,7 +28,7 @@ const microTime = (ms: number) => new Date(ms).toISOString().replace(/Z$/, '000Z
 export class LeaderElector {
   private observed?: { record: string; at: number };
   private stopped = false;
-  private wake?: () => void;
+  private readonly sleeper = new Sleeper();
   private leading = false;
 
   constructor(
@@ -94,7 +95,7 @@ export class LeaderElector {
   async run(onStarted: () => void, onStopped: () => void): Promise<void> {
     while (!this.stopped) {
       if (await this.attempt()) break;
-      await this.sleep(this.opts.retryPeriodMs * (1 + Math.random() * 0.2));
+      await this.sleeper.sleep(this.opts.retryPeriodMs * (1 + Math.random() * 0.2));
     }
     if (this.stopped) return;
     this.leading = true;
@@ -102,7 +103,7 @@ export class LeaderElector {
     onStarted();
     let lastRenew = Date.now();
     while (!this.stopped) {
-      await this.sleep(this.opts.retryPeriodMs);
+      await this.sleeper.sleep(this.opts.retryPeriodMs);
       if (this.stopped) break;
       if (await this.attempt()) lastRenew = Date.now();
       else if (Date.now() - lastRenew > this.opts.renewDeadlineMs) {
@@ -126,7 +127,7 @@ export class LeaderElector {
   /** Stops renewing; leadership ends when the Lease expires (a crash looks the same). */
   stop(): void {
     this.stopped = true;
-    this.wake?.();
+    this.sleeper.wake();
   }
 
   /** Frees the Lease at once so another replica need not wait for it to expire (clean shutdown). */
@@ -141,13 +142,4 @@ export class LeaderElector {
       .catch((e: unknown) => this.log.warn({ err: e }, 'releasing the lease failed'));
   }
 
-  private sleep(ms: number): Promise<void> {
-    return new Promise((r) => {
-      const t = setTimeout(r, ms);
-      this.wake = () => {
-        clearTimeout(t);
-        r();
-      };
-    });
-  }
 }
