@@ -38,7 +38,8 @@
 enum variant {
 	V_EMPTY,	/* empty raw_tp */
 	V_SEED,		/* seed's BCC program, classic tracepoint */
-	V_VH_CACHED,	/* vhost-hist per-VM, per-CPU slot cache (default) */
+	V_VH_STACK,	/* vhost-hist per-VM, stack-keyed slot cache (default) */
+	V_VH_CACHED,	/* vhost-hist per-VM, per-CPU cgroup-id slot cache */
 	V_VH_TASK,	/* vhost-hist per-VM, task-storage slot cache */
 	V_VH_LOOKUP,	/* vhost-hist per-VM, cgroup id + hash lookup per event */
 	V_VH_NOKEY,	/* vhost-hist without per-VM keying */
@@ -49,16 +50,17 @@ enum variant {
 static const char *const variant_name[V_NR] = {
 	"empty raw_tp",
 	"seed (BCC, tracepoint)",
-	"vhost-hist per-VM, per-CPU slot cache (raw_tp)",
+	"vhost-hist per-VM, stack-keyed slot cache (raw_tp, default)",
+	"vhost-hist per-VM, cgroup-id slot cache (raw_tp)",
 	"vhost-hist per-VM, task-storage slot cache (raw_tp)",
 	"vhost-hist per-VM, lookup per event (raw_tp)",
 	"vhost-hist no per-VM key (raw_tp)",
-	"vhost-hist per-VM, per-CPU slot cache (tracepoint)",
+	"vhost-hist per-VM, cgroup-id slot cache (tracepoint)",
 };
 
 struct bench {
 	struct bpf_bench_bpf *ref;
-	struct vhost_hist_bpf *vh[4];	/* percpu, task, none, no key */
+	struct vhost_hist_bpf *vh[5];	/* percpu, task, none, no key, stack */
 	struct bpf_program *prog[V_NR];
 	struct bpf_link *link[V_NR];
 };
@@ -100,6 +102,9 @@ static struct vhost_hist_bpf *load_vh(bool per_cgroup, enum vh_cache_mode cache,
 	bpf_program__set_autoload(s->progs.vh_rx_raw, true);
 	bpf_program__set_autoload(s->progs.vh_tx_raw, true);
 	bpf_program__set_autoload(s->progs.vh_rx_tp, with_tp);
+	/* The stack cache's invalidation programs: attached, as the loader does. */
+	bpf_program__set_autoload(s->progs.vh_gen_exit, cache == VH_CACHE_STACK);
+	bpf_program__set_autoload(s->progs.vh_gen_attach, cache == VH_CACHE_STACK);
 	if (vhost_hist_bpf__load(s)) {
 		vhost_hist_bpf__destroy(s);
 		return NULL;
@@ -114,10 +119,15 @@ static int load_all(struct bench *b)
 	b->vh[1] = load_vh(true, VH_CACHE_TASK, false);
 	b->vh[2] = load_vh(true, VH_CACHE_NONE, false);
 	b->vh[3] = load_vh(false, VH_CACHE_PERCPU, false);
-	if (!b->ref || !b->vh[0] || !b->vh[1] || !b->vh[2] || !b->vh[3])
+	b->vh[4] = load_vh(true, VH_CACHE_STACK, false);
+	if (!b->ref || !b->vh[0] || !b->vh[1] || !b->vh[2] || !b->vh[3] || !b->vh[4])
+		return -1;
+	if (!bpf_program__attach(b->vh[4]->progs.vh_gen_exit) ||
+	    !bpf_program__attach(b->vh[4]->progs.vh_gen_attach))
 		return -1;
 	b->prog[V_EMPTY] = b->ref->progs.bench_empty;
 	b->prog[V_SEED] = b->ref->progs.bench_seed_tp;
+	b->prog[V_VH_STACK] = b->vh[4]->progs.vh_rx_raw;
 	b->prog[V_VH_CACHED] = b->vh[0]->progs.vh_rx_raw;
 	b->prog[V_VH_TASK] = b->vh[1]->progs.vh_rx_raw;
 	b->prog[V_VH_LOOKUP] = b->vh[2]->progs.vh_rx_raw;
@@ -154,11 +164,67 @@ static void prog_stats(struct bpf_program *p, __u64 *cnt, __u64 *ns)
 	}
 }
 
-static int side_by_side(struct bench *b)
+static int cmp_double(const void *a, const void *b);
+
+/* Rounds of a side-by-side set: every program is first in SIDE_PASSES of them. */
+#define SIDE_PASSES 4
+
+/*
+ * Runs the programs set[0..n-1] (set[0] is the empty one) side by side on
+ * sys_enter and prints their cost per run as a ratio to the empty program.
+ */
+static int side_by_side(struct bench *b, const int *set, int n)
 {
 	__u64 c0[V_NR], t0[V_NR], c1, t1, cnt[V_NR] = { 0 }, ns[V_NR] = { 0 };
-	double base = 0, per;
-	int fd, v, r;
+	double ratio[V_NR][V_NR * SIDE_PASSES], per[V_NR], base = 0, mean;
+	int i, r, nr_rounds = n * SIDE_PASSES;
+
+	/*
+	 * Programs on one hook run in attach order, and the first pays for the
+	 * cache lines the syscall path evicted: rotate the order every round so
+	 * each program is first equally often. Each round also gives every
+	 * program a ratio to the empty one over the same events; their median
+	 * is robust to the bursts of a shared host that the totals take in.
+	 */
+	for (r = 0; r < nr_rounds; r++) {
+		for (i = 0; i < n; i++)
+			if (attach(b, set[(r + i) % n]))
+				return -1;
+		for (i = 0; i < n; i++)
+			prog_stats(b->prog[set[i]], &c0[i], &t0[i]);
+		loop(events / nr_rounds);
+		for (i = 0; i < n; i++) {
+			prog_stats(b->prog[set[i]], &c1, &t1);
+			cnt[i] += c1 - c0[i];
+			ns[i] += t1 - t0[i];
+			per[i] = c1 > c0[i] ? (double)(t1 - t0[i]) / (c1 - c0[i]) : 0;
+		}
+		for (i = 0; i < n; i++)
+			ratio[i][r] = per[0] ? per[i] / per[0] : 0;
+		for (i = 0; i < n; i++)
+			detach(b, set[i]);
+	}
+	printf("%lu getppid() calls in %d rounds, attach order rotated each round. x empty: from "
+	       "the totals, and the median of the per-round ratios.\n\n", events, nr_rounds);
+	printf("| program | runs | ns/run | x empty (totals) | x empty (median round) |\n"
+	       "|---|---:|---:|---:|---:|\n");
+	for (i = 0; i < n; i++) {
+		mean = cnt[i] ? (double)ns[i] / cnt[i] : 0;
+		if (i == 0)
+			base = mean;
+		qsort(ratio[i], nr_rounds, sizeof(double), cmp_double);
+		printf("| %s | %llu | %.1f | %.2f | %.2f |\n", variant_name[set[i]],
+		       (unsigned long long)cnt[i], mean, base ? mean / base : 0,
+		       ratio[i][nr_rounds / 2]);
+	}
+	return 0;
+}
+
+static int side_by_side_all(struct bench *b)
+{
+	static const int issue[] = { V_EMPTY, V_SEED, V_VH_STACK, V_VH_NOKEY };
+	static const int others[] = { V_VH_CACHED, V_VH_TASK, V_VH_LOOKUP, V_VH_TP };
+	int fd, pair[3] = { V_EMPTY, V_VH_STACK, 0 };
 
 	fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
 	if (fd < 0) {
@@ -166,35 +232,21 @@ static int side_by_side(struct bench *b)
 		return -1;
 	}
 	/*
-	 * Programs on one hook run in attach order, and the first pays for the
-	 * cache lines the syscall path evicted: rotate the order every round so
-	 * each program is first once.
+	 * Every program on the hook adds cache pressure to all the others, so
+	 * the issue's four run together and the alternatives run each with the
+	 * empty and the default program only.
 	 */
-	for (r = 0; r < V_NR; r++) {
-		for (v = 0; v < V_NR; v++)
-			if (attach(b, (r + v) % V_NR))
-				return -1;
-		for (v = 0; v < V_NR; v++)
-			prog_stats(b->prog[v], &c0[v], &t0[v]);
-		loop(events / V_NR);
-		for (v = 0; v < V_NR; v++) {
-			prog_stats(b->prog[v], &c1, &t1);
-			cnt[v] += c1 - c0[v];
-			ns[v] += t1 - t0[v];
-		}
-		for (v = 0; v < V_NR; v++)
-			detach(b, v);
-	}
 	printf("## 1. Side by side on raw_syscalls:sys_enter, kernel run-time stats on\n\n");
-	printf("%lu getppid() calls in %d rounds, attach order rotated each round; every "
-	       "program sees the same events (all syscalls of the host).\n\n", events, V_NR);
-	printf("| program | runs | ns/run | x empty |\n|---|---:|---:|---:|\n");
-	for (v = 0; v < V_NR; v++) {
-		per = cnt[v] ? (double)ns[v] / cnt[v] : 0;
-		if (v == V_EMPTY)
-			base = per;
-		printf("| %s | %llu | %.1f | %.2f |\n", variant_name[v],
-		       (unsigned long long)cnt[v], per, base ? per / base : 0);
+	printf("The empty program, the seed's, and vhost-hist with and without per-VM keys; every "
+	       "program sees the same events (all syscalls of the host).\n\n");
+	if (side_by_side(b, issue, 4))
+		return -1;
+	for (size_t k = 0; k < sizeof(others) / sizeof(others[0]); k++) {
+		pair[2] = others[k];
+		printf("\n### 1.%zu %s, beside the empty and the default program\n\n", k + 1,
+		       variant_name[others[k]]);
+		if (side_by_side(b, pair, 3))
+			return -1;
 	}
 	close(fd);
 	return 0;
@@ -371,7 +423,7 @@ static int vhost_bench(double secs)
 {
 	struct bpf_bench_bpf *ref = bpf_bench_bpf__open();
 	struct vhost_hist_bpf *vh[2] = {
-		load_vh(true, VH_CACHE_PERCPU, false), load_vh(false, VH_CACHE_PERCPU, false),
+		load_vh(true, VH_CACHE_STACK, false), load_vh(false, VH_CACHE_PERCPU, false),
 	};
 	struct sigaction sa = { .sa_handler = on_signal };
 	struct vh_snapshot snap;
@@ -398,6 +450,9 @@ static int vhost_bench(double secs)
 		if (!bpf_program__attach(vh[i]->progs.vh_rx_raw) ||
 		    !bpf_program__attach(vh[i]->progs.vh_tx_raw))
 			return -1;
+	if (!bpf_program__attach(vh[0]->progs.vh_gen_exit) ||
+	    !bpf_program__attach(vh[0]->progs.vh_gen_attach))
+		return -1;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	fputs("attached\n", stderr);
@@ -475,11 +530,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bpf-bench: load failed: %s\n", strerror(errno));
 		return 1;
 	}
-	if (side_by_side(&b) || added_cost(&b) || race(&b)) {
+	if (side_by_side_all(&b) || added_cost(&b) || race(&b)) {
 		fprintf(stderr, "bpf-bench: %s\n", strerror(errno));
 		return 1;
 	}
-	for (v = 0; v < 4; v++)
+	for (v = 0; v < 5; v++)
 		vhost_hist_bpf__destroy(b.vh[v]);
 	bpf_bench_bpf__destroy(b.ref);
 	return 0;

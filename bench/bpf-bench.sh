@@ -1,14 +1,16 @@
 #!/bin/bash
 # Host benchmark of the vhost-hist programs (docs/benchmarks.md, section bpf): builds
-# bpf/.output/bpf-bench and runs it RUNS times (default 3), each in its own process.
-# Needs root. The guest numbers come from test/kernel/bpf-concurrency.test.ts.
+# bpf/.output/bpf-bench and runs it RUNS times (default 3), each in its own process; the
+# output goes to bench/results/bpf-host.md too. Needs root. The guest numbers come from
+# test/kernel/bpf-concurrency.test.ts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${RUNS:-3}
 make -s -C bpf bench
+mkdir -p bench/results
 for i in $(seq "$runs"); do
 	echo "# run $i of $runs, $(date -u +%FT%TZ), $(uname -r), $(nproc) CPUs"
 	bpf/.output/bpf-bench --events "${EVENTS:-2000000}" --rounds "${ROUNDS:-5}" \
 		--race-events "${RACE_EVENTS:-1000000}"
 	echo
-done
+done | tee bench/results/bpf-host.md

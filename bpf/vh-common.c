@@ -26,7 +26,9 @@ const char *vh_mode_name(enum vh_mode mode)
 
 int vh_parse_cache_mode(const char *s, enum vh_cache_mode *mode)
 {
-	if (!strcmp(s, "percpu"))
+	if (!strcmp(s, "stack"))
+		*mode = VH_CACHE_STACK;
+	else if (!strcmp(s, "percpu"))
 		*mode = VH_CACHE_PERCPU;
 	else if (!strcmp(s, "task"))
 		*mode = VH_CACHE_TASK;

@@ -14,7 +14,10 @@
  *                                 (args 4, 5, 6), exit=fexit test5; each
  *                                 run is one event of 5 packets, 6 bytes
  *
- * Options: --cache percpu|task|none, --pinned DIR (run the programs behind DIR/link_vh_{rx,tx}_raw
+ * Options: --cache percpu|task|none|stack (default percpu: BPF_PROG_TEST_RUN
+ *          copies ctx to the heap, so the stack cache's key names no task
+ *          here; test/bpf/vhost-hist-stack-cache.test.ts tests it on a real
+ *          tracepoint), --pinned DIR (run the programs behind DIR/link_vh_{rx,tx}_raw
  *          and read DIR's maps instead of loading a fresh copy),
  *          --text (print the seed's text instead of JSON), --atomic
  *          (atomic adds, as stock mode uses), --no-cgroup, --max-cgroups N, --cpu N,

@@ -52,7 +52,7 @@ static struct env {
 	__u32 max_cgroups;
 } env = {
 	.per_cgroup = true,
-	.cache = VH_CACHE_PERCPU,
+	.cache = VH_CACHE_STACK,
 	.pin_dir = VH_DEFAULT_PIN_DIR,
 	.interval = 1.0,
 	.max_cgroups = VH_DEFAULT_MAX_CGROUPS,
@@ -76,8 +76,8 @@ static const char usage[] =
 "  --stop               unpin everything under the pin dir and exit\n"
 "  --max-cgroups N      cgroups kept apart (default 128; more go to cgroup 0)\n"
 "  --no-cgroup          do not key by cgroup (everything under cgroup 0)\n"
-"  --cache KIND         how programs find a cgroup's slot: percpu (default),\n"
-"                       task (task storage) or none (benchmarks)\n"
+"  --cache KIND         how programs find a cgroup's slot: stack (default),\n"
+"                       percpu, task (task storage) or none (benchmarks)\n"
 "  --stats              enable BPF run-time stats, report them in JSON\n"
 "  --probe              find the mode this kernel allows (attach, detach), print\n"
 "                       one JSON line, exit with the code a start would have\n"
@@ -161,7 +161,7 @@ static int parse_args(int argc, char **argv)
 		case 'C': env.per_cgroup = false; break;
 		case 'N':
 			if (vh_parse_cache_mode(optarg, &env.cache))
-				return die(VH_EXIT_USAGE, "--cache wants percpu, task or none: %s", optarg);
+				return die(VH_EXIT_USAGE, "--cache wants stack, percpu, task or none: %s", optarg);
 			break;
 		case 's': env.stats = true; break;
 		case 'b': env.probe = true; break;
@@ -391,6 +391,14 @@ static struct bpf_program *mode_prog(struct vhost_hist_bpf *s, enum vh_mode mode
 		s->progs.vh_stock_weight, s->progs.vh_stock_arm,
 	};
 
+	/* The stack-keyed slot cache needs its invalidation programs too. */
+	if (mode == VH_MODE_RAW_TP && s->rodata->per_cgroup &&
+	    s->rodata->cache_mode == VH_CACHE_STACK) {
+		if (i == 2)
+			return s->progs.vh_gen_exit;
+		if (i == 3)
+			return s->progs.vh_gen_attach;
+	}
 	switch (mode) {
 	case VH_MODE_RAW_TP:
 		return i < 2 ? raw[i] : NULL;
@@ -437,10 +445,13 @@ static int load_mode(struct loader *ld, enum vh_mode mode)
 		return -errno;
 	skel->rodata->per_cgroup = env.per_cgroup;
 	skel->rodata->cache_mode = env.cache;
+	/* Only raw_tp programs run on the stack of the task that hit the event. */
+	if (mode == VH_MODE_TRACEPOINT && env.cache == VH_CACHE_STACK)
+		skel->rodata->cache_mode = VH_CACHE_PERCPU;
 	if (mode == VH_MODE_FENTRY) {
 		/* Preemptible programs: see atomic_updates in vhost-hist.bpf.c. */
 		skel->rodata->atomic_updates = true;
-		if (env.cache == VH_CACHE_PERCPU)
+		if (env.cache == VH_CACHE_PERCPU || env.cache == VH_CACHE_STACK)
 			skel->rodata->cache_mode = VH_CACHE_TASK;
 	}
 	skel->rodata->max_cgroups = env.max_cgroups;
@@ -491,7 +502,7 @@ static int attach_mode(struct loader *ld)
 		link = NULL;
 		if (env.pin && !access(path, F_OK))
 			link = bpf_link__open(path);
-		if (!link && ld->mode == VH_MODE_RAW_TP && env.raw_tp_names[0])
+		if (!link && ld->mode == VH_MODE_RAW_TP && env.raw_tp_names[0] && i < VH_NR_DIRS)
 			link = bpf_program__attach_raw_tracepoint(prog, env.raw_tp_names[i]);
 		else if (!link)
 			link = bpf_program__attach(prog);
@@ -569,6 +580,8 @@ static int write_meta(struct loader *ld)
 		.layout = VH_LAYOUT_VERSION,
 		.mode = ld->mode,
 		.max_cgroups = env.max_cgroups,
+		.cache = ld->skel->rodata->cache_mode,
+		.per_cgroup = env.per_cgroup,
 	};
 	struct timespec ts;
 	__u32 zero = 0;
@@ -599,6 +612,9 @@ static int start(struct loader *ld)
 					env.pin_dir, vh_mode_name(meta.mode));
 			mode = meta.mode;
 			env.max_cgroups = meta.max_cgroups;
+			/* The pinned links run programs built for this cache. */
+			env.cache = meta.cache;
+			env.per_cgroup = meta.per_cgroup;
 			ld->takeover = true;
 		}
 	}

@@ -48,20 +48,28 @@ struct vh_task {
 
 /* How the per-VM programs find the histogram slot of the current task. */
 enum vh_cache_mode {
-	VH_CACHE_PERCPU = 0,	/* per-CPU cache cgroup id -> slot (default) */
+	VH_CACHE_PERCPU = 0,	/* per-CPU cache cgroup id -> slot */
 	VH_CACHE_TASK,		/* task local storage, validated by cgroup id */
 	VH_CACHE_NONE,		/* cgroup id + hash lookup on every event */
+	VH_CACHE_STACK,		/* per-CPU cache stack page -> slot (raw_tp default) */
 };
 
 #define VH_SLOT_CACHE_WAYS	16
 
+/*
+ * One way of the per-CPU slot cache. VH_CACHE_PERCPU: key is the cgroup id
+ * (0: empty, no cgroup has id 0), gen unused. VH_CACHE_STACK: key is the page
+ * of current's kernel stack, valid while gen equals the global generation.
+ */
 struct vh_slot_cache_entry {
-	__u64 cgid;		/* 0: empty (no cgroup has id 0) */
-	__u32 slot;
-	__u32 pad;
+	__u64 key;
+	__u64 gen;
+	__u32 idx[VH_NR_DIRS];	/* the histograms' keys: slot * VH_NR_DIRS + dir */
+	__u64 pad;		/* 32 bytes: a way is a shift away */
 };
 
 struct vh_slot_cache {
+	__u64 scratch;		/* VH_CACHE_STACK: turns the ctx pointer into a number */
 	struct vh_slot_cache_entry e[VH_SLOT_CACHE_WAYS];
 };
 
@@ -88,9 +96,11 @@ struct vh_meta {
 	__u32 mode;		/* enum vh_mode */
 	__u32 max_cgroups;
 	__u64 started_ns;	/* CLOCK_REALTIME ns of the first start */
+	__u32 cache;		/* enum vh_cache_mode the programs were loaded with */
+	__u32 per_cgroup;	/* 0: loaded with --no-cgroup */
 };
 
 #define VH_META_MAGIC		0x76686973	/* "vhis" */
-#define VH_LAYOUT_VERSION	1
+#define VH_LAYOUT_VERSION	2
 
 #endif /* VHOST_HIST_H */

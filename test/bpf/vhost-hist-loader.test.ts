@@ -94,7 +94,8 @@ describe('vhost-hist --json', () => {
       expect(l.mode).toBe('raw_tp');
       expect(l.kernel).toBe(sh('uname', ['-r']).stdout.trim());
       expect(l.takeover).toBe(false);
-      expect(l.progStats?.map((p) => p.name)).toEqual(['vh_rx_raw', 'vh_tx_raw']);
+      // The stack-keyed slot cache (default) attaches its two invalidation programs too.
+      expect(l.progStats?.map((p) => p.name)).toEqual(['vh_rx_raw', 'vh_tx_raw', 'vh_gen_exit', 'vh_gen_attach']);
     }
   });
 
@@ -135,7 +136,7 @@ describe('pinning and takeover', () => {
 
     const stop = sh(LOADER, ['--stop', '--pin-dir', pinDir]);
     expect(stop.status).toBe(0);
-    expect(stop.stderr).toMatch(/unpinned 9 objects/);
+    expect(stop.stderr).toMatch(/unpinned 12 objects/);
     expect(existsSync(pinDir)).toBe(false);
 
     // Started again after --stop: from zero.
@@ -233,7 +234,7 @@ describe('exit codes', () => {
     expect(mk.status, mk.stderr).toBe(0);
     const r = sh(LOADER, ['--json', '-d', '0.05', '--pin-dir', pinDir]);
     expect(r.status).toBe(7);
-    expect(r.stderr).toMatch(/holds layout 0, this loader needs 1: run --stop first/);
+    expect(r.stderr).toMatch(/holds layout 0, this loader needs 2: run --stop first/);
   });
 
   it('2: usage errors', () => {
