@@ -179,7 +179,7 @@ describe('per-cgroup keys', () => {
       );
       expect(entry(snap, idA, 'rx')?.packets).toEqual({ count: 4, sum: 11, buckets: [3, 0, 0, 1] });
       expect(entry(snap, idB, 'rx')?.bytes).toEqual({ count: 2, sum: 800, buckets: [0, 0, 0, 0, 0, 0, 0, 0, 2] });
-      // The task cache misses each time the task changes css_set: three times.
+      // The task cache misses each time the task changes cgroup: three times.
       if (cache === 'task') expect(snap.counters.slowPath).toBe(3);
     } finally {
       rmdirSync(a);
