@@ -1,0 +1,179 @@
+// The roll-up's exact output for edge cases, pinned byte for byte. The snapshot was written by
+// the roll-up over full reports (before the operator cached compact reports), so any change of
+// the cached form that changes a status, even a key order, fails here.
+import { describe, expect, it } from 'vitest';
+import { fromValues } from '../../src/api/histogram.js';
+import type { Trace } from '../../src/api/reports.js';
+import type { RawDirections, RawHistogram, ReportStatus, VhostTraceReport, VMReport } from '../../src/api/v1alpha1.js';
+import { nextTimedChange, rollUp } from '../../src/operator/rollup.js';
+
+const T0 = Date.parse('2026-11-24T12:00:00Z');
+const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+
+function trace(kind: Trace['kind'], spec: Record<string, unknown> = {}, status?: Trace['status']): Trace {
+  return {
+    apiVersion: 'vhosttrace.io/v1alpha1',
+    kind,
+    metadata: { name: 't', ...(kind === 'VhostTrace' ? { namespace: 'ns' } : {}), uid: 'uid-t', generation: 2 },
+    spec: { interval: '10s', ...spec },
+    ...(status ? { status } : {}),
+  } as Trace;
+}
+
+function report(node: string, status?: ReportStatus): VhostTraceReport {
+  return {
+    apiVersion: 'vhosttrace.io/v1alpha1',
+    kind: 'VhostTraceReport',
+    metadata: { name: `t.${node}`, namespace: 'ns', resourceVersion: '1', managedFields: [{ manager: 'agent' }] },
+    spec: { trace: { kind: 'VhostTrace', name: 't', namespace: 'ns', uid: 'uid-t' }, nodeName: node },
+    ...(status ? { status } : {}),
+  };
+}
+
+/** A small deterministic PRNG (mulberry32), so failures reproduce. */
+function rng(seed: number) {
+  return () => {
+    seed |= 0;
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const EMPTY: RawHistogram = { count: 0, sum: 0, buckets: [] };
+const h = (values: number[]) => fromValues(values);
+const dirs = (rx: number[], rxb: number[], tx: number[], txb: number[]): RawDirections => ({
+  rx: { packets: h(rx), bytes: h(rxb) },
+  tx: { packets: h(tx), bytes: h(txb) },
+});
+
+/** Cumulative histograms of a random workload; `big` scales counts past 2^32 and sums past 2^53. */
+function randomDirs(r: () => number, runs: number, big = false): RawDirections {
+  const one = (maxPkts: number, bytesPerPkt: number) => {
+    const p: number[] = [];
+    const b: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      const x = Math.floor(r() * maxPkts);
+      p.push(x);
+      b.push(x * Math.floor(r() * bytesPerPkt));
+    }
+    const scale = (x: RawHistogram): RawHistogram =>
+      big ? { count: x.count * 2 ** 33, sum: x.sum * 2 ** 40 + 1, buckets: x.buckets.map((n) => n * 2 ** 33 + (n ? 7 : 0)) } : x;
+    return { packets: scale(h(p)), bytes: scale(h(b)) };
+  };
+  return { rx: one(257, 1500), tx: one(65, 9000) };
+}
+
+type Scenario = { name: string; trace: Trace; reports: VhostTraceReport[]; selectedNodes: string[]; now: number; reportBytes?: number };
+
+/** The edge cases: each is rolled up, and the status (and the next timed change) pinned. */
+function scenarios(): Scenario[] {
+  const out: Scenario[] = [];
+  const vm = (ns: string, name: string, d?: Partial<RawDirections>): VMReport => ({ namespace: ns, name, uid: `uid-${name}`, ...d });
+
+  // Empty histograms everywhere: totals, VMs, a missing direction, a report with no status.
+  out.push({
+    name: 'empty histograms, missing directions, no status',
+    trace: trace('VhostTrace'),
+    reports: [
+      report('a', { state: 'Reporting', observedTime: iso(T0), total: { rx: { packets: EMPTY, bytes: EMPTY }, tx: { packets: EMPTY, bytes: EMPTY } }, vms: [vm('ns', 'idle', { rx: { packets: EMPTY, bytes: EMPTY } })] }),
+      report('b', { state: 'Reporting', observedTime: iso(T0), total: { tx: { packets: h([3]), bytes: h([4500]) } }, vms: [vm('ns', 'tx-only', { tx: { packets: h([3]), bytes: h([4500]) } }), vm('ns', 'nothing')] }),
+      report('c', { state: 'Reporting', observedTime: iso(T0), vms: [] }),
+      report('d'),
+      // buckets with trailing zeros, as an agent might write them
+      report('e', { state: 'Reporting', observedTime: iso(T0), total: { rx: { packets: { count: 2, sum: 3, buckets: [1, 1, 0, 0] }, bytes: { count: 2, sum: 300, buckets: [0, 0, 0, 0, 0, 0, 1, 1, 0] } } } }),
+    ],
+    selectedNodes: ['a', 'b', 'c', 'd', 'e', 'f'],
+    now: T0 + 1000,
+  });
+
+  // VMs that vanish: a node's later report no longer lists a VM (it stopped or migrated away).
+  const r1 = rng(11);
+  const v = ['alpha', 'beta', 'gamma'].map((n) => vm('ns', n, randomDirs(r1, 40)));
+  const before = [report('a', { state: 'Reporting', observedTime: iso(T0), total: dirs([1, 2], [3, 4], [5], [6]), vms: v }), report('b', { state: 'Reporting', observedTime: iso(T0), total: dirs([1], [1], [1], [1]), vms: [] })];
+  out.push({ name: 'VMs before one vanishes', trace: trace('VhostTrace'), reports: before, selectedNodes: ['a', 'b'], now: T0 + 1000 });
+  const moved = vm('ns', 'beta', randomDirs(r1, 10));
+  out.push({
+    name: 'a VM vanished, another migrated',
+    trace: trace('VhostTrace'),
+    reports: [
+      report('a', { state: 'Reporting', observedTime: iso(T0 + 10_000), total: dirs([1, 2], [3, 4], [5], [6]), vms: [v[0]!, v[1]!] }),
+      report('b', { state: 'Reporting', observedTime: iso(T0 + 10_000), total: dirs([1], [1], [1], [1]), vms: [moved] }),
+    ],
+    selectedNodes: ['a', 'b'],
+    now: T0 + 11_000,
+  });
+
+  // Unattributed counts: a ClusterVhostTrace's totals hold more than its VMs do.
+  const r2 = rng(12);
+  const un = randomDirs(r2, 30);
+  out.push({
+    name: 'unattributed counts',
+    trace: trace('ClusterVhostTrace', { includeUnattributed: true }),
+    reports: [
+      report('a', { state: 'Reporting', observedTime: iso(T0), total: randomDirs(r2, 100), unattributed: un, vms: [vm('x', 'one', randomDirs(r2, 20)), vm('y', 'one', randomDirs(r2, 20))] }),
+      report('b', { state: 'Reporting', observedTime: iso(T0), total: un, unattributed: un }),
+    ],
+    selectedNodes: ['a', 'b'],
+    now: T0 + 1000,
+  });
+
+  // Stale reports: one node stopped reporting three intervals ago; failed nodes with long messages.
+  out.push({
+    name: 'stale and failed reports',
+    trace: trace('VhostTrace', { duration: '10m' }, { startTime: iso(T0 - 120_000), phase: 'Running' }),
+    reports: [
+      report('fresh', { state: 'Reporting', observedTime: iso(T0 - 5000), kernel: '6.12.0', mode: 'fentry', total: dirs([7], [700], [8], [800]), vms: [vm('ns', 'vm', dirs([7], [700], [8], [800]))] }),
+      report('stale', { state: 'Reporting', observedTime: iso(T0 - 31_000), kernel: '6.1.0', mode: 'tracepoint', total: dirs([9, 9], [90, 90], [], []), vms: [vm('ns', 'old', dirs([9, 9], [90, 90], [], []))] }),
+      report('broken', { state: 'Failed', reason: 'TracepointMissing', message: 'm'.repeat(1000), kernel: '6.1.0' }),
+      report('waiting', { state: 'Pending', message: 'loading' }),
+    ],
+    selectedNodes: ['fresh', 'stale', 'broken', 'waiting', 'silent'],
+    now: T0,
+  });
+
+  // Many VMs: top 50 by runs, ties broken by namespace and name, the rest in otherVMs; one
+  // direction only; counts past 2^32 and sums past 2^53; VMs on several nodes.
+  for (const directions of [undefined, ['rx']]) {
+    const r3 = rng(13);
+    const reports: VhostTraceReport[] = [];
+    for (let n = 0; n < 30; n++) {
+      const vms: VMReport[] = [];
+      for (let i = 0; i < 12; i++) {
+        const id = Math.floor(r3() * 120);
+        vms.push(vm(`tenant-${id % 3}`, `vm-${id}`, id % 10 === 0 ? dirs([1, 1], [64, 64], [1], [64]) : randomDirs(r3, 5 + (id % 7), id % 5 === 0)));
+      }
+      reports.push(report(`node-${String(n).padStart(2, '0')}`, { state: 'Reporting', observedTime: iso(T0 - n * 100), total: randomDirs(r3, 50, n % 4 === 0), vms }));
+    }
+    out.push({ name: `many VMs, directions ${directions ?? 'default'}`, trace: trace('VhostTrace', directions ? { directions } : {}), reports, selectedNodes: [], now: T0, reportBytes: 30_000 });
+  }
+
+  // Bounded: long names and messages force rows out of the status.
+  const r4 = rng(14);
+  const long = (p: string, i: number) => `${p}-${i}-${'x'.repeat(200)}`;
+  out.push({
+    name: 'bounded to 60 KiB',
+    trace: trace('VhostTrace', { interval: undefined }),
+    reports: Array.from({ length: 300 }, (_, n) =>
+      report(long('node', n), n % 3 === 0
+        ? { state: 'Failed', reason: 'LoaderFailed', message: 'y'.repeat(1024) }
+        : { state: 'Reporting', observedTime: iso(T0), total: randomDirs(r4, 3), vms: [vm('n'.repeat(63), long('vm', n), randomDirs(r4, 1 + (n % 9)))] }),
+    ),
+    selectedNodes: [],
+    now: T0 + 1000,
+    reportBytes: 2000,
+  });
+  return out;
+}
+
+describe('roll-up output, pinned', () => {
+  for (const s of scenarios()) {
+    it(s.name, () => {
+      const input = { trace: s.trace, reports: s.reports, selectedNodes: s.selectedNodes, now: s.now, reportBytes: s.reportBytes };
+      const status = rollUp(input);
+      expect(JSON.stringify(status)).toMatchSnapshot();
+      expect(nextTimedChange(input, status) ?? null).toMatchSnapshot();
+    });
+  }
+});
