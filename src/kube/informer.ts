@@ -7,7 +7,7 @@ import type { IncomingMessage } from 'node:http';
 import { ApiError, isGone, type KubeClient, type KubeObject } from './client.js';
 import { Sleeper } from './sleeper.js';
 
-export interface InformerOptions<T = KubeObject> {
+export interface InformerOptions<T = KubeObject, C = T> {
   /** Label selector for list and watch. Default: everything. */
   labelSelector?: string;
   /** Field selector for list and watch, e.g. spec.nodeName=node-a. Default: none. */
@@ -15,9 +15,10 @@ export interface InformerOptions<T = KubeObject> {
   /**
    * Applied to every object before it is cached and handed to 'change' listeners: keep only
    * what the consumer reads (managedFields, big status parts), so a large cache stays small.
-   * It must keep metadata.name, namespace and resourceVersion. Default: keep objects as they come.
+   * It must keep metadata.name, namespace and resourceVersion. It may return another type (C),
+   * e.g. a packed form of the object. Default: keep objects as they come.
    */
-  transform?: (obj: T) => T;
+  transform?: (obj: T) => C;
   /** Relist this often even when the watch is healthy, with ±10% jitter. Default 5 min. */
   resyncMs?: number;
   /** Restart a watch that delivered nothing, not even a bookmark, for this long. Default 90 s. */
@@ -51,8 +52,8 @@ export interface InformerEvents<T> {
 
 const key = (o: KubeObject) => `${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
 
-export class Informer<T extends KubeObject> extends EventEmitter<InformerEvents<T>> {
-  private readonly cache = new Map<string, T>();
+export class Informer<T extends KubeObject, C extends KubeObject = T> extends EventEmitter<InformerEvents<C>> {
+  private readonly cache = new Map<string, C>();
   private resourceVersion = '';
   private stopped = false;
   private stream?: IncomingMessage;
@@ -60,13 +61,13 @@ export class Informer<T extends KubeObject> extends EventEmitter<InformerEvents<
   private syncedResolve!: () => void;
   /** Resolves after the first list has filled the cache. */
   readonly synced = new Promise<void>((r) => (this.syncedResolve = r));
-  private readonly opts: Required<Omit<InformerOptions<T>, 'labelSelector' | 'fieldSelector' | 'transform'>> & Pick<InformerOptions<T>, 'labelSelector' | 'fieldSelector' | 'transform'>;
+  private readonly opts: Required<Omit<InformerOptions<T, C>, 'labelSelector' | 'fieldSelector' | 'transform'>> & Pick<InformerOptions<T, C>, 'labelSelector' | 'fieldSelector' | 'transform'>;
 
   constructor(
     private readonly client: KubeClient,
     /** Collection path, e.g. /apis/vhosttrace.io/v1alpha1/vhosttraces (all namespaces). */
     private readonly path: string,
-    opts: InformerOptions<T> = {},
+    opts: InformerOptions<T, C> = {},
   ) {
     super();
     this.opts = {
@@ -79,11 +80,11 @@ export class Informer<T extends KubeObject> extends EventEmitter<InformerEvents<
     };
   }
 
-  list(): T[] {
+  list(): C[] {
     return [...this.cache.values()];
   }
 
-  get(namespace: string | undefined, name: string): T | undefined {
+  get(namespace: string | undefined, name: string): C | undefined {
     return this.cache.get(`${namespace ?? ''}/${name}`);
   }
 
@@ -132,12 +133,12 @@ export class Informer<T extends KubeObject> extends EventEmitter<InformerEvents<
   }
 
   private async relist(reason: 'start' | 'gone' | 'error' | 'resync'): Promise<void> {
-    const items = new Map<string, T>();
+    const items = new Map<string, C>();
     let cont: string | undefined;
     let rv: string;
     do {
       const page = await this.client.list<T>(this.path, { labelSelector: this.opts.labelSelector, fieldSelector: this.opts.fieldSelector, limit: 500, continue: cont });
-      for (const it of page.items) items.set(key(it), this.opts.transform ? this.opts.transform(it) : it);
+      for (const it of page.items) items.set(key(it), this.shape(it));
       cont = page.metadata.continue || undefined;
       rv = page.metadata.resourceVersion;
     } while (cont);
@@ -202,6 +203,11 @@ export class Informer<T extends KubeObject> extends EventEmitter<InformerEvents<
     return this.stopped ? 'stopped' : why;
   }
 
+  /** The object as cached: transformed, or as it came (then C is T). */
+  private shape(obj: T): C {
+    return this.opts.transform ? this.opts.transform(obj) : (obj as unknown as C);
+  }
+
   private handle(ev: { type: string; object: any }): void {
     if (ev.type === 'ERROR') {
       const s = ev.object as { code?: number; reason?: string; message?: string };
@@ -210,7 +216,7 @@ export class Informer<T extends KubeObject> extends EventEmitter<InformerEvents<
     const rv = (ev.object as T).metadata?.resourceVersion;
     if (rv) this.resourceVersion = rv;
     if (ev.type === 'BOOKMARK') return;
-    const obj = this.opts.transform ? this.opts.transform(ev.object as T) : (ev.object as T);
+    const obj = this.shape(ev.object as T);
     const type = ev.type as ChangeType;
     if (type === 'DELETED') this.cache.delete(key(obj));
     else this.cache.set(key(obj), obj);

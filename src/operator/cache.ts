@@ -1,10 +1,13 @@
 // What the operator watches: traces of both kinds, their reports (indexed by trace uid),
 // nodes, and its own DaemonSet. Informers (src/kube/informer.ts) keep each one current.
+// Reports and nodes are cached trimmed to what the operator reads (the informers' transform),
+// so the caches stay small at 5,000 nodes x 50 VMs (docs/operator.md, Memory).
 import type { Logger } from 'pino';
 import { LABELS, type Trace } from '../api/reports.js';
 import { API_VERSION, type ClusterVhostTrace, type VhostTrace, type VhostTraceReport } from '../api/v1alpha1.js';
 import type { KubeClient, KubeObject } from '../kube/client.js';
 import { Informer } from '../kube/informer.js';
+import { compactReport, type CompactReport } from './compact.js';
 import type { OperatorConfig } from './config.js';
 import { MANAGED_BY } from './daemonset.js';
 import type { OperatorMetrics } from './metrics.js';
@@ -14,6 +17,15 @@ type Obj<T> = T & { [k: string]: unknown };
 
 export interface Node extends KubeObject {
   metadata: { name: string; labels?: Record<string, string>; [k: string]: unknown };
+}
+
+/**
+ * A Node as the operator caches it: name and labels (node selectors), resourceVersion (the
+ * informer). Real nodes carry 10-30 KB each (images, conditions), heartbeats included.
+ */
+export function trimNode(n: Node): Node {
+  const { name, namespace, resourceVersion, labels } = n.metadata;
+  return { metadata: { name, ...(namespace ? { namespace } : {}), ...(resourceVersion ? { resourceVersion } : {}), ...(labels ? { labels } : {}) } };
 }
 
 /** The work-queue key of a trace: "VhostTrace/<ns>/<name>" or "ClusterVhostTrace//<name>". */
@@ -27,7 +39,7 @@ export function parseTraceKey(key: string): { kind: Trace['kind']; namespace?: s
 
 export interface CacheEvents {
   trace(key: string): void;
-  report(key: string, report: VhostTraceReport): void;
+  report(key: string, report: CompactReport): void;
   nodeLabels(): void;
   daemonSet(): void;
 }
@@ -35,11 +47,11 @@ export interface CacheEvents {
 export class Caches {
   readonly traces: Informer<Obj<VhostTrace>>;
   readonly clusterTraces: Informer<Obj<ClusterVhostTrace>>;
-  readonly reports: Informer<Obj<VhostTraceReport>>;
+  readonly reports: Informer<Obj<VhostTraceReport>, CompactReport>;
   readonly nodes: Informer<Node>;
   readonly daemonSets: Informer<KubeObject>;
   /** trace uid -> report key -> report. */
-  private readonly byUid = new Map<string, Map<string, VhostTraceReport>>();
+  private readonly byUid = new Map<string, Map<string, CompactReport>>();
   /** node name -> labels, to tell label changes from heartbeats. */
   private readonly nodeLabels = new Map<string, string>();
   /** Mean serialized size of a report's status, over the reports seen (for the default interval). */
@@ -50,8 +62,11 @@ export class Caches {
     const base = `/apis/${API_VERSION}`;
     this.traces = new Informer<Obj<VhostTrace>>(client, `${base}/vhosttraces`);
     this.clusterTraces = new Informer<Obj<ClusterVhostTrace>>(client, `${base}/clustervhosttraces`);
-    this.reports = new Informer<Obj<VhostTraceReport>>(client, `${base}/vhosttracereports`, { labelSelector: LABELS.traceUid });
-    this.nodes = new Informer<Node>(client, '/api/v1/nodes');
+    this.reports = new Informer<Obj<VhostTraceReport>, CompactReport>(client, `${base}/vhosttracereports`, {
+      labelSelector: LABELS.traceUid,
+      transform: compactReport,
+    });
+    this.nodes = new Informer<Node>(client, '/api/v1/nodes', { transform: trimNode });
     this.daemonSets = new Informer<KubeObject>(client, `/apis/apps/v1/namespaces/${cfg.namespace}/daemonsets`, {
       labelSelector: Object.entries(MANAGED_BY).map(([k, v]) => `${k}=${v}`).join(','),
     });
@@ -72,9 +87,8 @@ export class Caches {
         if (m.size === 0) this.byUid.delete(uid);
       } else {
         m.set(k, r);
-        const bytes = Buffer.byteLength(JSON.stringify(r.status ?? {}));
-        this.reportBytes.set(k, bytes);
-        this.reportBytesSum += bytes;
+        this.reportBytes.set(k, r.statusBytes);
+        this.reportBytesSum += r.statusBytes;
       }
       const t = r.spec.trace;
       on.report(traceKey(t.kind, t.kind === 'VhostTrace' ? t.namespace : undefined, t.name), r);
@@ -126,7 +140,7 @@ export class Caches {
     return kind === 'VhostTrace' ? this.traces.get(namespace, name) : this.clusterTraces.get(undefined, name);
   }
 
-  reportsOf(uid: string): VhostTraceReport[] {
+  reportsOf(uid: string): CompactReport[] {
     return [...(this.byUid.get(uid)?.values() ?? [])];
   }
 

@@ -7,14 +7,13 @@ import type {
   Direction,
   NodeState,
   Phase,
-  RawDirections,
   RawHistogram,
   SummaryDirections,
   TraceStatus,
   VhostTraceReport,
-  VMReport,
   VMSummary,
 } from '../api/v1alpha1.js';
+import { compactReport, isCompact, NODE_MESSAGE_CHARS, Reader, type CompactReport } from './compact.js';
 import { endTime } from './daemonset.js';
 import { defaultIntervalSeconds, formatDuration, parseDuration } from './interval.js';
 
@@ -26,15 +25,18 @@ export const LIMITS = {
   /** Node names a condition message lists per group before "and N more". */
   namesInMessage: 20,
   /** A node's message in status is cut to this many characters. */
-  nodeMessage: 256,
+  nodeMessage: NODE_MESSAGE_CHARS,
   /** The status, serialized, stays under this; rows are dropped from the end until it does. */
   statusBytes: 60 * 1024,
 } as const;
 
 export interface RollupInput {
   trace: Trace;
-  /** This trace's reports (spec.trace.uid equals the trace's uid). */
-  reports: readonly VhostTraceReport[];
+  /**
+   * This trace's reports (spec.trace.uid equals the trace's uid): compact, as the operator
+   * caches them, or full (they are compacted first; same status either way).
+   */
+  reports: readonly (CompactReport | VhostTraceReport)[];
   /** Names of the nodes the trace selects now (KubeVirt nodes matching its nodeSelector). */
   selectedNodes: readonly string[];
   now: number;
@@ -56,28 +58,20 @@ export function staleAfterMs(intervalSec: number): number {
 
 type Hist4 = Record<Direction, { packets: RawHistogram; bytes: RawHistogram }>;
 
-/** acc += h in place: the same numbers as histogram.merge without a new array per report. */
-function addInto(acc: RawHistogram, h: RawHistogram): void {
-  acc.count += h.count;
-  acc.sum += h.sum;
-  const b = acc.buckets;
-  for (let i = 0; i < h.buckets.length; i++) b[i] = (b[i] ?? 0) + h.buckets[i]!;
-}
-
-function add(acc: Hist4, d: RawDirections | undefined): void {
-  for (const dir of ['rx', 'tx'] as const) {
-    const h = d?.[dir];
-    if (!h) continue;
-    addInto(acc[dir].packets, h.packets);
-    addInto(acc[dir].bytes, h.bytes);
-  }
+/** acc += the four packed histograms at pos (compact.ts's order): histogram.merge's numbers. */
+function add(acc: Hist4, hists: Uint8Array, pos: number): void {
+  const rd = new Reader(hists, pos);
+  rd.addInto(acc.rx.packets);
+  rd.addInto(acc.rx.bytes);
+  rd.addInto(acc.tx.packets);
+  rd.addInto(acc.tx.bytes);
 }
 const zero4 = (): Hist4 => ({ rx: { packets: empty(), bytes: empty() }, tx: { packets: empty(), bytes: empty() } });
 
-function nodeStates(input: RollupInput, intervalSec: number): Map<string, NodeState> {
+function nodeStates(input: RollupInput, reports: readonly CompactReport[], intervalSec: number): Map<string, NodeState> {
   const nodes = new Map<string, NodeState>();
   for (const n of input.selectedNodes) nodes.set(n, { name: n, state: 'Pending' });
-  for (const r of input.reports) {
+  for (const r of reports) {
     const s = r.status;
     const name = r.spec.nodeName;
     const st: NodeState = { name, state: s?.state ?? 'Pending' };
@@ -129,7 +123,7 @@ function nodesReadyCondition(all: NodeState[], generation: number, prev: Conditi
   return condition(prev, { ...base, status: 'False', reason, message: parts.join('; ') }, now);
 }
 
-function vmRows(reports: readonly VhostTraceReport[], directions: readonly Direction[]): { vms: VMSummary[]; other: TraceStatus['otherVMs'] } {
+function vmRows(reports: readonly CompactReport[], directions: readonly Direction[]): { vms: VMSummary[]; other: TraceStatus['otherVMs'] } {
   // Pass 1, cheap: runs per VM (and per node, for a VM that migrated). Pass 2 merges the
   // histograms of the listed VMs only, so 5,000 reports of 50 VMs cost 50 merges, not 250,000.
   interface Acc {
@@ -137,19 +131,23 @@ function vmRows(reports: readonly VhostTraceReport[], directions: readonly Direc
     name: string;
     rx: number;
     tx: number;
-    rows: Array<{ node: string; vm: VMReport }>;
+    /** (report index, VM index) pairs. */
+    rows: number[];
   }
   const acc = new Map<string, Acc>();
-  for (const r of reports) {
-    for (const vm of r.status?.vms ?? []) {
-      const k = `${vm.namespace}/${vm.name}`;
+  reports.forEach((r, ri) => {
+    const { vms, names } = r.packed;
+    for (let v = 0; 3 * v < vms.length; v++) {
+      const namespace = names[2 * v]!;
+      const name = names[2 * v + 1]!;
+      const k = `${namespace}/${name}`;
       let a = acc.get(k);
-      if (!a) acc.set(k, (a = { namespace: vm.namespace, name: vm.name, rx: 0, tx: 0, rows: [] }));
-      a.rx += vm.rx?.packets.count ?? 0;
-      a.tx += vm.tx?.packets.count ?? 0;
-      a.rows.push({ node: r.spec.nodeName, vm });
+      if (!a) acc.set(k, (a = { namespace, name, rx: 0, tx: 0, rows: [] }));
+      a.rx += vms[3 * v]!;
+      a.tx += vms[3 * v + 1]!;
+      a.rows.push(ri, v);
     }
-  }
+  });
   const sorted = [...acc.values()].sort(
     (a, b) => b.rx + b.tx - (a.rx + a.tx) || a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name),
   );
@@ -157,9 +155,13 @@ function vmRows(reports: readonly VhostTraceReport[], directions: readonly Direc
     const row: VMSummary = { namespace: a.namespace, name: a.name };
     const h = zero4();
     const nodeRuns = new Map<string, number>();
-    for (const { node, vm } of a.rows) {
-      add(h, vm);
-      nodeRuns.set(node, (nodeRuns.get(node) ?? 0) + (vm.rx?.packets.count ?? 0) + (vm.tx?.packets.count ?? 0));
+    for (let i = 0; i < a.rows.length; i += 2) {
+      const r = reports[a.rows[i]!]!;
+      const v = a.rows[i + 1]!;
+      const vms = r.packed.vms;
+      add(h, r.packed.hists, vms[3 * v + 2]!);
+      const node = r.spec.nodeName;
+      nodeRuns.set(node, (nodeRuns.get(node) ?? 0) + vms[3 * v]! + vms[3 * v + 1]!);
     }
     // A VM that migrated reported from two nodes; it is shown on the one with most runs.
     const node = [...nodeRuns.entries()].sort((x, y) => y[1] - x[1] || x[0].localeCompare(y[0]))[0]?.[0];
@@ -206,18 +208,19 @@ export function rollUp(input: RollupInput): TraceStatus {
   const { trace, now } = input;
   const prev = trace.status;
   if (prev?.phase === 'Completed') return prev;
+  const reports = input.reports.map((r) => (isCompact(r) ? r : compactReport(r)));
   const generation = trace.metadata.generation ?? 1;
   const start = prev?.startTime ? Date.parse(prev.startTime) : now;
   const directions = trace.spec.directions ?? ['rx', 'tx'];
 
-  const nodeCount = new Set([...input.selectedNodes, ...input.reports.map((r) => r.spec.nodeName)]).size;
+  const nodeCount = new Set([...input.selectedNodes, ...reports.map((r) => r.spec.nodeName)]).size;
   const intervalSec = intervalSeconds(trace, nodeCount, input.reportBytes);
-  const all = [...nodeStates(input, intervalSec).values()].sort((a, b) => ORDER[a.state] - ORDER[b.state] || a.name.localeCompare(b.name));
+  const all = [...nodeStates(input, reports, intervalSec).values()].sort((a, b) => ORDER[a.state] - ORDER[b.state] || a.name.localeCompare(b.name));
   const count = (s: NodeState['state']) => all.filter((n) => n.state === s).length;
   const nodeCounts = { selected: all.length, reporting: count('Reporting'), pending: count('Pending'), failed: count('Failed') };
 
   const totals = zero4();
-  for (const r of input.reports) add(totals, r.status?.total);
+  for (const r of reports) add(totals, r.packed.hists, 0);
   const summary: SummaryDirections = {};
   for (const d of directions) summary[d] = { packets: summarize(totals[d].packets), bytes: summarize(totals[d].bytes) };
 
@@ -248,7 +251,7 @@ export function rollUp(input: RollupInput): TraceStatus {
     ),
   ];
 
-  const { vms, other } = vmRows(input.reports, directions);
+  const { vms, other } = vmRows(reports, directions);
   const status: TraceStatus = {
     phase,
     observedGeneration: generation,

@@ -136,6 +136,17 @@ describe('operator against a real API server', () => {
     expect(failed.nodes[0]).toMatchObject({ name: 'kv-b', state: 'Failed', reason: 'TracepointMissing' });
     // kv-b's report no longer carries totals: the summary is the merge of what the reports hold
     expect(failed.summary.rx.packets).toEqual(summarize(a.dirs.rx!.packets));
+
+    // The caches hold reports and nodes trimmed by the informers' transforms, not as listed.
+    const op = await leader();
+    const cached = op.caches.reports.list();
+    expect(cached.map((r) => r.spec.nodeName).sort()).toEqual(['kv-a', 'kv-b']);
+    for (const r of cached) {
+      expect(Object.keys(r).sort()).toEqual(['metadata', 'packed', 'spec', 'status', 'statusBytes']);
+      expect(Object.keys(r.metadata).sort()).toEqual(['name', 'namespace', 'resourceVersion']);
+    }
+    expect(cached.find((r) => r.spec.nodeName === 'kv-a')!.packed.names).toEqual([NS, 'vm-1']);
+    for (const n of op.caches.allNodes()) expect(Object.keys(n.metadata).sort()).toEqual(['labels', 'name', 'resourceVersion']);
   });
 
   it('writes nothing when nothing changed', async () => {

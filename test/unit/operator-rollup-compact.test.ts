@@ -1,10 +1,13 @@
-// The roll-up's exact output for edge cases, pinned byte for byte. The snapshot was written by
-// the roll-up over full reports (before the operator cached compact reports), so any change of
-// the cached form that changes a status, even a key order, fails here.
+// The roll-up over compact reports (what the operator caches, src/operator/compact.ts) against
+// the roll-up over full reports, byte for byte. The snapshot was written by the roll-up over full
+// reports before the operator cached compact ones (commit b8e290a), so any change of the cached
+// form that changes a status, even a key order, fails here. Then the packing itself: lossless.
 import { describe, expect, it } from 'vitest';
 import { fromValues } from '../../src/api/histogram.js';
 import type { Trace } from '../../src/api/reports.js';
 import type { RawDirections, RawHistogram, ReportStatus, VhostTraceReport, VMReport } from '../../src/api/v1alpha1.js';
+import { trimNode } from '../../src/operator/cache.js';
+import { compactReport, unpack } from '../../src/operator/compact.js';
 import { nextTimedChange, rollUp } from '../../src/operator/rollup.js';
 
 const T0 = Date.parse('2026-11-24T12:00:00Z');
@@ -167,13 +170,88 @@ function scenarios(): Scenario[] {
   return out;
 }
 
+// (The describe and test names are the snapshot's keys: renaming them would write new snapshots.)
 describe('roll-up output, pinned', () => {
   for (const s of scenarios()) {
     it(s.name, () => {
-      const input = { trace: s.trace, reports: s.reports, selectedNodes: s.selectedNodes, now: s.now, reportBytes: s.reportBytes };
+      const input = { trace: s.trace, reports: s.reports.map(compactReport), selectedNodes: s.selectedNodes, now: s.now, reportBytes: s.reportBytes };
       const status = rollUp(input);
       expect(JSON.stringify(status)).toMatchSnapshot();
       expect(nextTimedChange(input, status) ?? null).toMatchSnapshot();
+      // and the compact form does not depend on being made twice or reused across roll-ups
+      expect(JSON.stringify(rollUp({ ...input, reports: s.reports }))).toBe(JSON.stringify(status));
+      expect(JSON.stringify(rollUp(input))).toBe(JSON.stringify(status));
     });
   }
+});
+
+/** What the roll-up can see of a full report: a missing histogram or direction reads as empty. */
+function normalized(r: VhostTraceReport) {
+  const d = (x: Partial<RawDirections> | undefined) => ({
+    rx: { packets: x?.rx?.packets ?? EMPTY, bytes: x?.rx?.bytes ?? EMPTY },
+    tx: { packets: x?.tx?.packets ?? EMPTY, bytes: x?.tx?.bytes ?? EMPTY },
+  });
+  return {
+    total: d(r.status?.total),
+    vms: (r.status?.vms ?? []).map((v) => ({ namespace: v.namespace, name: v.name, rxRuns: v.rx?.packets.count ?? 0, txRuns: v.tx?.packets.count ?? 0, ...d(v) })),
+  };
+}
+
+describe('compact reports', () => {
+  it('unpack to the same histograms, for every report of the scenarios', () => {
+    let n = 0;
+    for (const s of scenarios()) {
+      for (const r of s.reports) {
+        expect(unpack(compactReport(r))).toEqual(normalized(r));
+        n++;
+      }
+    }
+    expect(n).toBeGreaterThan(300);
+  });
+
+  it('keep any number exactly: varint edges, past 2^53, and values the schema forbids', () => {
+    const values = [0, 1, 63, 64, 127, 128, 8191, 8192, 2 ** 31, 2 ** 32 + 1, 2 ** 53 - 1, 2 ** 53, 2 ** 60 + 2 ** 20, 2 ** 70, 1.7e308, 0.5, -3, -(2 ** 60)];
+    const hist = (i: number): RawHistogram => ({ count: values[i]!, sum: values[(i + 1) % values.length]!, buckets: values.slice(i) });
+    const vms = values.map((_, i) => ({ namespace: 'ns', name: `v${i}`, rx: { packets: hist(i), bytes: hist((i + 3) % values.length) }, tx: { packets: hist((i + 5) % values.length), bytes: EMPTY } }));
+    const r = report('a', { state: 'Reporting', total: vms[4], vms });
+    const u = unpack(compactReport(r));
+    expect(u).toEqual(normalized(r));
+    expect(Object.is(u.vms[17]!.rx.packets.count, -(2 ** 60))).toBe(true);
+  });
+
+  it('keep what the status shows and drop the rest', () => {
+    const full = report('a', {
+      state: 'Failed',
+      reason: 'LoaderFailed',
+      message: 'z'.repeat(1000),
+      kernel: '6.1.0',
+      mode: 'tracepoint',
+      observedTime: iso(T0),
+      conditions: [{ type: 'Loaded', status: 'False', reason: 'X', message: 'y', lastTransitionTime: iso(T0) }],
+      total: dirs([1], [2], [3], [4]),
+      unattributed: dirs([1], [2], [3], [4]),
+      vms: [{ namespace: 'ns', name: 'vm', uid: 'u', ...dirs([1], [2], [3], [4]) }],
+    });
+    const c = compactReport(full);
+    expect(c.metadata).toEqual({ name: 't.a', namespace: 'ns', resourceVersion: '1' });
+    expect(c.spec).toEqual(full.spec);
+    expect(c.status).toEqual({ state: 'Failed', reason: 'LoaderFailed', message: 'z'.repeat(256), kernel: '6.1.0', mode: 'tracepoint', observedTime: iso(T0) });
+    expect(c.statusBytes).toBe(Buffer.byteLength(JSON.stringify(full.status)));
+    expect(compactReport(report('b')).statusBytes).toBe(2);
+    expect(compactReport(report('b')).status).toBeUndefined();
+  });
+
+  it('take about 200 bytes of histograms per VM and 24 of run counts', () => {
+    const r = rng(3);
+    const vms = Array.from({ length: 50 }, (_, i) => ({ namespace: 'ns', name: `vm-${i}`, ...randomDirs(r, 64) }));
+    const c = compactReport(report('a', { state: 'Reporting', total: randomDirs(r, 64), vms }));
+    expect(c.packed.hists.byteLength / 51).toBeLessThan(200);
+    expect(c.packed.vms.byteLength).toBe(50 * 24);
+  });
+
+  it('a trimmed node keeps its name, labels and resourceVersion only', () => {
+    const n = { apiVersion: 'v1', kind: 'Node', metadata: { name: 'kv-a', resourceVersion: '7', uid: 'u', labels: { a: 'b' }, managedFields: [{}] }, status: { images: [{ names: ['x'] }] } };
+    expect(trimNode(n)).toEqual({ metadata: { name: 'kv-a', resourceVersion: '7', labels: { a: 'b' } } });
+    expect(trimNode({ metadata: { name: 'plain' } })).toEqual({ metadata: { name: 'plain' } });
+  });
 });
