@@ -123,6 +123,30 @@ function nodesReadyCondition(all: NodeState[], generation: number, prev: Conditi
   return condition(prev, { ...base, status: 'False', reason, message: parts.join('; ') }, now);
 }
 
+/**
+ * The first k items as a stable sort by cmp orders them, in O(n log k): earlier items win ties,
+ * as in Array.prototype.sort.
+ */
+export function firstK<T>(items: Iterable<T>, k: number, cmp: (a: T, b: T) => number): T[] {
+  const top: T[] = [];
+  if (k <= 0) return top;
+  for (const x of items) {
+    if (top.length === k && !(cmp(x, top[k - 1]!) < 0)) continue;
+    let lo = 0;
+    let hi = top.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (cmp(top[mid]!, x) <= 0) lo = mid + 1;
+      else hi = mid;
+    }
+    top.splice(lo, 0, x);
+    if (top.length > k) top.pop();
+  }
+  return top;
+}
+
+const safeCount = (x: number) => Number.isSafeInteger(x) && x >= 0;
+
 function vmRows(reports: readonly CompactReport[], directions: readonly Direction[]): { vms: VMSummary[]; other: TraceStatus['otherVMs'] } {
   // Pass 1, cheap: runs per VM (and per node, for a VM that migrated). Pass 2 merges the
   // histograms of the listed VMs only, so 5,000 reports of 50 VMs cost 50 merges, not 250,000.
@@ -131,8 +155,10 @@ function vmRows(reports: readonly CompactReport[], directions: readonly Directio
     name: string;
     rx: number;
     tx: number;
-    /** (report index, VM index) pairs. */
-    rows: number[];
+    /** Where the VM was reported: report index and VM index, then more pairs if it migrated. */
+    r: number;
+    v: number;
+    more?: number[];
   }
   const acc = new Map<string, Acc>();
   reports.forEach((r, ri) => {
@@ -142,22 +168,41 @@ function vmRows(reports: readonly CompactReport[], directions: readonly Directio
       const name = names[2 * v + 1]!;
       const k = `${namespace}/${name}`;
       let a = acc.get(k);
-      if (!a) acc.set(k, (a = { namespace, name, rx: 0, tx: 0, rows: [] }));
+      if (!a) acc.set(k, (a = { namespace, name, rx: 0, tx: 0, r: ri, v }));
+      else (a.more ??= []).push(ri, v);
       a.rx += vms[3 * v]!;
       a.tx += vms[3 * v + 1]!;
-      a.rows.push(ri, v);
     }
   });
-  const sorted = [...acc.values()].sort(
-    (a, b) => b.rx + b.tx - (a.rx + a.tx) || a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name),
-  );
-  const vms = sorted.slice(0, LIMITS.vms).map((a) => {
+  const byRuns = (a: Acc, b: Acc) => b.rx + b.tx - (a.rx + a.tx) || a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name);
+  // Only the listed VMs need an order; the rest are summed in any order, which gives the sums
+  // of the sorted order exactly while they are non-negative integers below 2^53 (else: sort).
+  let top = firstK(acc.values(), LIMITS.vms, byRuns);
+  const listed = new Set(top);
+  let rxRuns = 0;
+  let txRuns = 0;
+  let exact = true;
+  for (const a of acc.values()) {
+    if (listed.has(a)) continue;
+    rxRuns += a.rx;
+    txRuns += a.tx;
+    exact &&= safeCount(a.rx) && safeCount(a.tx);
+  }
+  if (!(exact && safeCount(rxRuns) && safeCount(txRuns))) {
+    const sorted = [...acc.values()].sort(byRuns);
+    top = sorted.slice(0, LIMITS.vms);
+    const rest = sorted.slice(LIMITS.vms);
+    rxRuns = rest.reduce((s, a) => s + a.rx, 0);
+    txRuns = rest.reduce((s, a) => s + a.tx, 0);
+  }
+  const vms = top.map((a) => {
     const row: VMSummary = { namespace: a.namespace, name: a.name };
     const h = zero4();
     const nodeRuns = new Map<string, number>();
-    for (let i = 0; i < a.rows.length; i += 2) {
-      const r = reports[a.rows[i]!]!;
-      const v = a.rows[i + 1]!;
+    const rows = [a.r, a.v, ...(a.more ?? [])];
+    for (let i = 0; i < rows.length; i += 2) {
+      const r = reports[rows[i]!]!;
+      const v = rows[i + 1]!;
       const vms = r.packed.vms;
       add(h, r.packed.hists, vms[3 * v + 2]!);
       const node = r.spec.nodeName;
@@ -169,15 +214,7 @@ function vmRows(reports: readonly CompactReport[], directions: readonly Directio
     for (const d of directions) row[d] = { packets: withoutBuckets(h[d].packets), bytes: withoutBuckets(h[d].bytes) };
     return row;
   });
-  const rest = sorted.slice(LIMITS.vms);
-  return {
-    vms,
-    other: {
-      count: rest.length,
-      rxRuns: rest.reduce((s, a) => s + a.rx, 0),
-      txRuns: rest.reduce((s, a) => s + a.tx, 0),
-    },
-  };
+  return { vms, other: { count: acc.size - vms.length, rxRuns, txRuns } };
 }
 
 /** Drops per-node rows, then per-VM rows, from the end until the status fits LIMITS.statusBytes. */

@@ -8,7 +8,7 @@ import type { Trace } from '../../src/api/reports.js';
 import type { RawDirections, RawHistogram, ReportStatus, VhostTraceReport, VMReport } from '../../src/api/v1alpha1.js';
 import { trimNode } from '../../src/operator/cache.js';
 import { compactReport, unpack } from '../../src/operator/compact.js';
-import { nextTimedChange, rollUp } from '../../src/operator/rollup.js';
+import { firstK, LIMITS, nextTimedChange, rollUp } from '../../src/operator/rollup.js';
 
 const T0 = Date.parse('2026-11-24T12:00:00Z');
 const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -253,5 +253,29 @@ describe('compact reports', () => {
     const n = { apiVersion: 'v1', kind: 'Node', metadata: { name: 'kv-a', resourceVersion: '7', uid: 'u', labels: { a: 'b' }, managedFields: [{}] }, status: { images: [{ names: ['x'] }] } };
     expect(trimNode(n)).toEqual({ metadata: { name: 'kv-a', resourceVersion: '7', labels: { a: 'b' } } });
     expect(trimNode({ metadata: { name: 'plain' } })).toEqual({ metadata: { name: 'plain' } });
+  });
+});
+
+describe('top VMs without sorting them all', () => {
+  it('firstK is the first k of a stable sort, ties included', () => {
+    const r = rng(5);
+    for (let round = 0; round < 200; round++) {
+      const items = Array.from({ length: Math.floor(r() * 300) }, (_, id) => ({ id, key: Math.floor(r() * 8) }));
+      const cmp = (a: { key: number }, b: { key: number }) => b.key - a.key;
+      const k = Math.floor(r() * 60);
+      expect(firstK(items, k, cmp)).toEqual([...items].sort(cmp).slice(0, k));
+    }
+  });
+
+  it('otherVMs sums in sorted order when the sums are past 2^53, where the order changes them', () => {
+    // 50 VMs with 2^60 runs are listed; the rest, in report order, have 1, 1 and 2^53 RX runs.
+    // Sorted (most runs first): 2^53 + 1 + 1 rounds to 2^53; in report order it is 2^53 + 2.
+    const one = (name: string, runs: number): VMReport => ({ namespace: 'ns', name, rx: { packets: { count: runs, sum: 0, buckets: [] }, bytes: EMPTY } });
+    const big = Array.from({ length: LIMITS.vms }, (_, i) => one(`big-${i}`, 2 ** 60));
+    const r = report('a', { state: 'Reporting', observedTime: iso(T0), vms: [...big, one('x', 1), one('y', 1), one('z', 2 ** 53)] });
+    const s = rollUp({ trace: trace('VhostTrace'), reports: [compactReport(r)], selectedNodes: ['a'], now: T0 });
+    expect(s.vms!.length + s.otherVMs!.count!).toBe(53);
+    expect(s.otherVMs!.rxRuns).toBe(2 ** 53 + 1 + 1);
+    expect(s.otherVMs!.rxRuns).toBe(2 ** 53);
   });
 });
