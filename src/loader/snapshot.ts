@@ -181,24 +181,20 @@ export function parseSnapshotLine(line: string, lineNumber?: number): LoaderSnap
   const counters = c.object(o.counters, '$.counters', ['slowPath', 'noStorage', 'stockUnpaired']);
   const maxCgroups = c.count(o.maxCgroups, '$.maxCgroups');
 
-  const seen = new Set<string>();
-  const histograms = c.array(o.histograms, '$.histograms').map((e, i): LoaderEntry => {
-    const path = `$.histograms[${i}]`;
-    const eo = c.object(e, path, ['cgroupId', 'direction', 'packets', 'bytes']);
-    const entry: LoaderEntry = {
-      cgroupId: c.count(eo.cgroupId, `${path}.cgroupId`),
-      direction: c.oneOf(eo.direction, `${path}.direction`, ['rx', 'tx'] as const),
-      packets: c.histogram(eo.packets, `${path}.packets`),
-      bytes: c.histogram(eo.bytes, `${path}.bytes`),
-    };
-    if (entry.packets.count !== entry.bytes.count) {
-      c.fail(path, `packets.count ${entry.packets.count} differs from bytes.count ${entry.bytes.count}`);
-    }
-    const key = `${entry.cgroupId}/${entry.direction}`;
-    if (seen.has(key)) c.fail(path, `cgroup ${entry.cgroupId} ${entry.direction} appears twice`);
-    seen.add(key);
-    return entry;
-  });
+  // cgroup id -> directions seen (bit 1 rx, bit 2 tx), for the duplicate check.
+  const seen = new Map<number, number>();
+  const raw = c.array(o.histograms, '$.histograms');
+  const histograms = new Array<LoaderEntry>(raw.length);
+  for (let i = 0; i < raw.length; i++) {
+    // The loader writes hundreds of entries a second: a well-formed one is checked by a
+    // predicate that builds no strings; only a malformed one takes the Checker, which says why.
+    const entry = wellFormedEntry(raw[i]) ?? checkEntry(c, raw[i], `$.histograms[${i}]`);
+    const bit = entry.direction === 'rx' ? 1 : 2;
+    const dirs = seen.get(entry.cgroupId) ?? 0;
+    if (dirs & bit) c.fail(`$.histograms[${i}]`, `cgroup ${entry.cgroupId} ${entry.direction} appears twice`);
+    seen.set(entry.cgroupId, dirs | bit);
+    histograms[i] = entry;
+  }
 
   const snapshot: LoaderSnapshot = {
     type: 'snapshot',
@@ -233,6 +229,72 @@ export function parseSnapshotLine(line: string, lineNumber?: number): LoaderSnap
     });
   }
   return snapshot;
+}
+
+/** The Checker's verdict on one entry: its value, or a LoaderParseError that says where. */
+function checkEntry(c: Checker, e: unknown, path: string): LoaderEntry {
+  const eo = c.object(e, path, ['cgroupId', 'direction', 'packets', 'bytes']);
+  const entry: LoaderEntry = {
+    cgroupId: c.count(eo.cgroupId, `${path}.cgroupId`),
+    direction: c.oneOf(eo.direction, `${path}.direction`, ['rx', 'tx'] as const),
+    packets: c.histogram(eo.packets, `${path}.packets`),
+    bytes: c.histogram(eo.bytes, `${path}.bytes`),
+  };
+  if (entry.packets.count !== entry.bytes.count) {
+    c.fail(path, `packets.count ${entry.packets.count} differs from bytes.count ${entry.bytes.count}`);
+  }
+  return entry;
+}
+
+const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+const POW2 = Array.from({ length: LOADER_MAX_SLOTS + 1 }, (_, k) => 2 ** k);
+
+/** Exactly the keys given, none missing, none other. */
+function hasExactly(o: Obj, keys: readonly string[]): boolean {
+  let n = 0;
+  for (const k in o) {
+    if (!keys.includes(k)) return false;
+    n++;
+  }
+  return n === keys.length;
+}
+
+const HISTOGRAM_KEYS = ['count', 'sum', 'buckets'];
+const ENTRY_KEYS = ['cgroupId', 'direction', 'packets', 'bytes'];
+
+/**
+ * The same rules as Checker.histogram, as a predicate: the histogram, or undefined when the
+ * Checker would refuse it. Sums are formed in the same order, so rounding cannot differ.
+ */
+function wellFormedHistogram(v: unknown): LoaderHistogram | undefined {
+  if (typeof v !== 'object' || v === null || Array.isArray(v) || !hasExactly(v as Obj, HISTOGRAM_KEYS)) return undefined;
+  const { count, sum, buckets } = v as Obj;
+  if (!isCount(count) || !isCount(sum) || !Array.isArray(buckets) || buckets.length > LOADER_MAX_SLOTS) return undefined;
+  let total = 0;
+  let lo = 0;
+  let hi = 0;
+  for (let k = 0; k < buckets.length; k++) {
+    const n: unknown = buckets[k];
+    if (!isCount(n)) return undefined;
+    total += n;
+    lo += n * (k === 0 ? 0 : POW2[k]!);
+    hi += n * (POW2[k + 1]! - 1);
+  }
+  if (buckets.length > 0 && buckets[buckets.length - 1] === 0) return undefined;
+  if (total !== count || sum < lo || sum > hi) return undefined;
+  return { count, sum, buckets: buckets as number[] };
+}
+
+/** Checker-equivalent predicate for one entry (the duplicate check is the caller's). */
+function wellFormedEntry(e: unknown): LoaderEntry | undefined {
+  if (typeof e !== 'object' || e === null || Array.isArray(e) || !hasExactly(e as Obj, ENTRY_KEYS)) return undefined;
+  const eo = e as Obj;
+  const direction = eo.direction;
+  if (!isCount(eo.cgroupId) || (direction !== 'rx' && direction !== 'tx')) return undefined;
+  const packets = wellFormedHistogram(eo.packets);
+  const bytes = packets && wellFormedHistogram(eo.bytes);
+  if (!bytes || packets.count !== bytes.count) return undefined;
+  return { cgroupId: eo.cgroupId, direction, packets, bytes };
 }
 
 /**

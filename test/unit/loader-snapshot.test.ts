@@ -52,6 +52,16 @@ describe('parseSnapshotLine', () => {
     expect(s.progStats).toEqual([{ name: 'vh_rx_raw', runCount: 15, runTimeNs: 1200 }]);
   });
 
+  it('takes the same cgroup in both directions, and many cgroups, as distinct entries', () => {
+    const line = mutate((o) => {
+      const [rx, tx] = o.histograms;
+      o.histograms = Array.from({ length: 300 }, (_, i) => [{ ...rx, cgroupId: i }, { ...tx, cgroupId: i }]).flat();
+    });
+    const s = parseSnapshotLine(line);
+    expect(s.histograms).toHaveLength(600);
+    expect(s.histograms[599]).toEqual({ cgroupId: 299, direction: 'tx', packets: { count: 2, sum: 2, buckets: [2] }, bytes: { count: 2, sum: 120, buckets: [0, 0, 0, 0, 0, 2] } });
+  });
+
   it('accepts a line without progStats (stats off)', () => {
     expect(parseSnapshotLine(mutate((o) => delete o.progStats)).progStats).toBeUndefined();
   });
@@ -78,6 +88,20 @@ describe('parseSnapshotLine', () => {
       o.histograms[1].bytes.buckets = [0, 0, 0, 0, 0, 3];
       o.histograms[1].bytes.sum = 180;
     }), /\$\.histograms\[1\]: packets\.count 2 differs from bytes\.count 3$/],
+    // Each rule once more at the level of an entry and a histogram, which a faster check reads.
+    ['an entry that is an array', mutate((o) => (o.histograms[1] = [])), /\$\.histograms\[1\]: expected an object, got an array$/],
+    ['an entry with an unknown property', mutate((o) => (o.histograms[0].pid = 1)), /\$\.histograms\[0\]: unknown property "pid"$/],
+    ['an entry without bytes', mutate((o) => delete o.histograms[0].bytes), /\$\.histograms\[0\]: missing property "bytes"$/],
+    ['an entry with __proto__', mutate((o) => Object.defineProperty(o.histograms[0], '__proto__', { value: 1, enumerable: true })), /\$\.histograms\[0\]: unknown property "__proto__"$/],
+    ['a cgroup id as a string', mutate((o) => (o.histograms[0].cgroupId = '1')), /\$\.histograms\[0\]\.cgroupId: expected a non-negative integer, got "1"$/],
+    ['a histogram that is null', mutate((o) => (o.histograms[1].bytes = null)), /\$\.histograms\[1\]\.bytes: expected an object, got null$/],
+    ['a histogram with an unknown property', mutate((o) => (o.histograms[1].bytes.max = 60)), /\$\.histograms\[1\]\.bytes: unknown property "max"$/],
+    ['a count as a string', mutate((o) => (o.histograms[0].packets.count = '15')), /\$\.histograms\[0\]\.packets\.count: expected a non-negative integer, got "15"$/],
+    ['buckets that are no array', mutate((o) => (o.histograms[0].packets.buckets = { 1: 15 })), /\$\.histograms\[0\]\.packets\.buckets: expected an array, got an object$/],
+    ['a fractional bucket', mutate((o) => (o.histograms[1].packets.buckets = [1.5])), /\$\.histograms\[1\]\.packets\.buckets\[0\]: expected a non-negative integer, got 1\.5$/],
+    ['a sum below what the buckets hold', mutate((o) => (o.histograms[0].bytes.sum = 15 * 1024 - 1)), /bytes\.sum: 15359 cannot come from these buckets \(between 15360 and 30705\)$/],
+    ['a sum that is not safe', mutate((o) => (o.histograms[1].packets.count = 2 ** 53)), /packets\.count: \d+ exceeds 2\^53-1/],
+    ['a duplicate entry of another direction', mutate((o) => o.histograms.push({ ...o.histograms[1] })), /\$\.histograms\[2\]: cgroup 1 tx appears twice$/],
   ])('rejects %s with an error that says where', (_what, line, message) => {
     const err = errorOf(line, 7);
     expect(err.message).toMatch(message);
