@@ -1,8 +1,9 @@
 // A trace's counts are the loader's cumulative counts minus those at the trace's start. The
 // ledger keeps, per (cgroup, direction), the base (cumulative at the start), the last
 // cumulative seen, and a carry for counts from earlier generations of the BPF maps (a node
-// reboot or `vhost-hist --stop` recreates them from zero). Pure; the agent persists it as JSON.
-import { empty, merge, subtract } from '../api/histogram.js';
+// reboot or `vhost-hist --stop` recreates them from zero). Pure; the agent persists it as JSON
+// (ledgerToJSON, ledgerFromJSON).
+import { empty } from '../api/histogram.js';
 import type { RawHistogram } from '../api/v1alpha1.js';
 import type { LoaderSnapshot } from '../loader/snapshot.js';
 
@@ -21,33 +22,73 @@ export interface Ledger {
   traceUid: string;
   /** The maps' generation the last snapshot came from (see advance). */
   generation: number;
-  /** "cgroupId/direction" -> counts. */
-  entries: Record<string, Entry>;
+  /** "cgroupId/direction" -> counts. A Map: advance copies it every report. */
+  entries: Map<string, Entry>;
+}
+
+/** The persisted form (state/traces/<uid>.json): entries as an object. */
+export function ledgerToJSON(l: Ledger): string {
+  return JSON.stringify({ traceUid: l.traceUid, generation: l.generation, entries: Object.fromEntries(l.entries) });
+}
+
+export function ledgerFromJSON(text: string): Ledger {
+  const o = JSON.parse(text) as { traceUid: string; generation: number; entries: Record<string, Entry> };
+  return { traceUid: o.traceUid, generation: o.generation, entries: new Map(Object.entries(o.entries)) };
 }
 
 export const entryKey = (cgroupId: number, direction: 'rx' | 'tx') => `${cgroupId}/${direction}`;
 export function parseKey(key: string): { cgroupId: number; direction: 'rx' | 'tx' } {
-  const [id, dir] = key.split('/');
-  return { cgroupId: Number(id), direction: dir as 'rx' | 'tx' };
+  const slash = key.indexOf('/');
+  return { cgroupId: Number(key.slice(0, slash)), direction: key.slice(slash + 1) as 'rx' | 'tx' };
 }
 
 const zero = (): Counts => ({ packets: empty(), bytes: empty() });
 const isZero = (c: Counts) => c.packets.count === 0 && c.bytes.count === 0;
-// Reports run these for every cgroup every interval; most bases and carries are zero, and
-// skipping them keeps the agent from allocating (and collecting) arrays it does not need.
-const add = (a: Counts, b: Counts): Counts =>
-  isZero(a) ? b : isZero(b) ? a : { packets: merge(a.packets, b.packets), bytes: merge(a.bytes, b.bytes) };
-const minus = (a: Counts, b: Counts): Counts =>
-  isZero(b) ? a : { packets: subtract(a.packets, b.packets), bytes: subtract(a.bytes, b.bytes) };
 
-function countsOf(s: LoaderSnapshot): Map<string, Counts> {
-  return new Map(s.histograms.map((h) => [entryKey(h.cgroupId, h.direction), { packets: h.packets, bytes: h.bytes }]));
+// api/histogram's merge and subtract, as plain loops: the agent runs them for every cgroup
+// every interval, and closures per bucket were a good part of its CPU time.
+function trimmed(buckets: number[]): number[] {
+  let n = buckets.length;
+  while (n > 0 && buckets[n - 1] === 0) n--;
+  buckets.length = n;
+  return buckets;
 }
+
+function sum(a: RawHistogram, b: RawHistogram): RawHistogram {
+  const n = Math.max(a.buckets.length, b.buckets.length);
+  const buckets = new Array<number>(n);
+  for (let i = 0; i < n; i++) buckets[i] = (a.buckets[i] ?? 0) + (b.buckets[i] ?? 0);
+  return { count: a.count + b.count, sum: a.sum + b.sum, buckets: trimmed(buckets) };
+}
+
+/** a - b; throws when b is not contained in a (a counter went backwards). */
+function difference(a: RawHistogram, b: RawHistogram): RawHistogram {
+  const n = Math.max(a.buckets.length, b.buckets.length);
+  const buckets = new Array<number>(n);
+  let backwards = a.count < b.count || a.sum < b.sum;
+  for (let i = 0; i < n; i++) {
+    const d = (a.buckets[i] ?? 0) - (b.buckets[i] ?? 0);
+    if (d < 0) backwards = true;
+    buckets[i] = d;
+  }
+  if (backwards) throw new RangeError('histogram went backwards: the later snapshot has fewer counts than the earlier one');
+  return { count: a.count - b.count, sum: a.sum - b.sum, buckets: trimmed(buckets) };
+}
+
+// Most bases and carries are zero: skipping them keeps the agent from allocating (and
+// collecting) arrays it does not need.
+const add = (a: Counts, b: Counts): Counts =>
+  isZero(a) ? b : isZero(b) ? a : { packets: sum(a.packets, b.packets), bytes: sum(a.bytes, b.bytes) };
+const minus = (a: Counts, b: Counts): Counts =>
+  isZero(b) ? a : { packets: difference(a.packets, b.packets), bytes: difference(a.bytes, b.bytes) };
 
 /** A ledger for a trace starting now: everything counted so far is its base. */
 export function openLedger(traceUid: string, generation: number, s: LoaderSnapshot): Ledger {
-  const entries: Record<string, Entry> = {};
-  for (const [k, c] of countsOf(s)) entries[k] = { base: c, last: c, carry: zero() };
+  const entries = new Map<string, Entry>();
+  for (const h of s.histograms) {
+    const c = { packets: h.packets, bytes: h.bytes };
+    entries.set(entryKey(h.cgroupId, h.direction), { base: c, last: c, carry: zero() });
+  }
   return { traceUid, generation, entries };
 }
 
@@ -58,14 +99,14 @@ export function openLedger(traceUid: string, generation: number, s: LoaderSnapsh
  */
 export function advance(l: Ledger, generation: number, s: LoaderSnapshot): Ledger {
   const fresh = generation !== l.generation;
-  const entries: Record<string, Entry> = {};
-  for (const [k, e] of Object.entries(l.entries)) {
-    entries[k] = fresh ? { base: zero(), last: zero(), carry: add(e.carry, minus(e.last, e.base)) } : e;
-  }
-  for (const [k, cum] of countsOf(s)) {
+  const entries = new Map(l.entries);
+  if (fresh) for (const [k, e] of entries) entries.set(k, { base: zero(), last: zero(), carry: add(e.carry, minus(e.last, e.base)) });
+  for (const h of s.histograms) {
+    const k = entryKey(h.cgroupId, h.direction);
     // A cgroup first seen after the trace started: all of its counts are the trace's.
-    const e = entries[k] ?? { base: zero(), last: zero(), carry: zero() };
-    entries[k] = { ...e, last: cum };
+    const e = entries.get(k);
+    const last = { packets: h.packets, bytes: h.bytes };
+    entries.set(k, e ? { base: e.base, last, carry: e.carry } : { base: zero(), last, carry: zero() });
   }
   return { traceUid: l.traceUid, generation, entries };
 }
@@ -73,7 +114,7 @@ export function advance(l: Ledger, generation: number, s: LoaderSnapshot): Ledge
 /** Counts since the trace started, per entry key. Throws if a counter went backwards. */
 export function sinceStart(l: Ledger): Map<string, Counts> {
   const out = new Map<string, Counts>();
-  for (const [k, e] of Object.entries(l.entries)) out.set(k, add(e.carry, minus(e.last, e.base)));
+  for (const [k, e] of l.entries) out.set(k, add(e.carry, minus(e.last, e.base)));
   return out;
 }
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { fromValues, merge } from '../../src/api/histogram.js';
-import { advance, entryKey, openLedger, sinceStart } from '../../src/agent/ledger.js';
+import { advance, entryKey, ledgerFromJSON, ledgerToJSON, openLedger, sinceStart } from '../../src/agent/ledger.js';
 import type { LoaderSnapshot } from '../../src/loader/snapshot.js';
 
 /** A snapshot whose cgroup 7 RX histogram holds the given per-run packet counts (60 B each). */
@@ -56,6 +56,20 @@ describe('ledger', () => {
 
   it('survives a JSON round trip (it is persisted between agent runs)', () => {
     const l = advance(openLedger('t', 1, snap(before)), 1, snap([...before, ...during]));
-    expect(sinceStart(JSON.parse(JSON.stringify(l)))).toEqual(sinceStart(l));
+    const back = ledgerFromJSON(ledgerToJSON(l));
+    expect(back.generation).toBe(1);
+    expect(sinceStart(back)).toEqual(sinceStart(l));
+    expect(sinceStart(back).get(entryKey(7, 'rx'))!.packets).toEqual(fromValues(during));
+  });
+
+  it('reads the state file format of earlier agents (entries as an object)', () => {
+    const h = (count: number, sum: number, buckets: number[]) => ({ count, sum, buckets });
+    const file = JSON.stringify({
+      traceUid: 't', generation: 3,
+      entries: { '7/rx': { base: { packets: h(1, 1, [1]), bytes: h(1, 60, [0, 0, 0, 0, 0, 1]) }, last: { packets: h(3, 9, [1, 0, 2]), bytes: h(3, 540, [0, 0, 0, 0, 0, 1, 0, 0, 2]) }, carry: { packets: h(0, 0, []), bytes: h(0, 0, []) } } },
+    });
+    const l = ledgerFromJSON(file);
+    expect(JSON.parse(ledgerToJSON(l))).toEqual(JSON.parse(file));
+    expect(sinceStart(l).get('7/rx')).toEqual({ packets: h(2, 8, [0, 0, 2]), bytes: h(2, 480, [0, 0, 0, 0, 0, 0, 0, 0, 2]) });
   });
 });
