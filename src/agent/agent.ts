@@ -18,7 +18,7 @@ import type { LoaderSnapshot } from '../loader/snapshot.js';
 import { Attributor, type PodInfo, type VmRef } from './attribution.js';
 import { nodeHealth } from './health.js';
 import { scanCgroups, scanVhostWorkers, unifiedRoot } from './host-scan.js';
-import { advance, openLedger, sinceStart, type Counts, type Ledger } from './ledger.js';
+import { advance, ledgerFromJSON, ledgerToJSON, openLedger, parseKey, sinceStart, type Counts, type Ledger } from './ledger.js';
 import { LoaderSupervisor } from './loader-supervisor.js';
 import { header, histogramSeries, sample } from './metrics.js';
 import { probeKernel, type KernelFacts, type ProbePaths } from './probe.js';
@@ -70,6 +70,8 @@ export class Agent {
   private readonly node: Informer<Named>;
   readonly loader: LoaderSupervisor;
   private attributor = new Attributor();
+  /** Ledger keys whose cgroup is attributed (or is cgroup 0, which never will be). */
+  private readonly attributedKeys = new Set<string>();
   private generation = 0;
   private readonly ledgers = new Map<string, Ledger>();
   private readonly schedules = new Map<string, Schedule>();
@@ -116,7 +118,7 @@ export class Agent {
     this.attributor = new Attributor(remembered as Array<[number, VmRef]>);
     for (const f of await readdir(join(this.cfg.stateDir, 'traces'))) {
       if (!f.endsWith('.json')) continue;
-      const l = JSON.parse(await readFile(join(this.cfg.stateDir, 'traces', f), 'utf8')) as Ledger;
+      const l = ledgerFromJSON(await readFile(join(this.cfg.stateDir, 'traces', f), 'utf8'));
       this.ledgers.set(l.traceUid, l);
     }
     for (const inf of [this.traces, this.clusterTraces, this.pods, this.namespaces, this.node] as Informer<KubeObject>[]) void inf.run();
@@ -241,7 +243,7 @@ export class Agent {
     // only base and carry cannot be read back from the pinned maps: write when those change
     // (new entries, a new generation), else at most every PERSIST_MS. What a crash can cost is
     // limited to a reboot (maps lost) within PERSIST_MS of the last write.
-    const shapeChanged = !prev || prev.generation !== l.generation || Object.keys(prev.entries).length !== Object.keys(l.entries).length;
+    const shapeChanged = !prev || prev.generation !== l.generation || prev.entries.size !== l.entries.size;
     if (shapeChanged || Date.now() - (this.persistedAt.get(uid) ?? 0) >= PERSIST_MS) await this.persist(uid);
     return since;
   }
@@ -249,12 +251,19 @@ export class Agent {
   private async persist(uid: string): Promise<void> {
     const l = this.ledgers.get(uid);
     if (!l) return;
-    await writeAtomic(join(this.cfg.stateDir, 'traces', `${uid}.json`), JSON.stringify(l));
+    await writeAtomic(join(this.cfg.stateDir, 'traces', `${uid}.json`), ledgerToJSON(l));
     this.persistedAt.set(uid, Date.now());
   }
 
   private async refreshAttribution(since: Map<string, Counts>): Promise<void> {
-    const unknown = [...since.keys()].map((k) => Number(k.split('/')[0])).some((id) => id !== 0 && this.attributor.unknown(id));
+    let unknown = false;
+    for (const k of since.keys()) {
+      // Mappings are never forgotten, so a key attributed once needs no second look.
+      if (this.attributedKeys.has(k)) continue;
+      const id = parseKey(k).cgroupId;
+      if (id !== 0 && this.attributor.unknown(id)) unknown = true;
+      else this.attributedKeys.add(k);
+    }
     if (!unknown || Date.now() - this.lastScan < RESCAN_MS) return;
     this.lastScan = Date.now();
     const unified = await unifiedRoot(this.cfg.cgroupRoot);

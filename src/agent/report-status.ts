@@ -2,7 +2,7 @@
 // trace's scope, plus the unattributed ones where the trace asks for them. Pure.
 import { matches } from '../api/selector.js';
 import type { Trace } from '../api/reports.js';
-import type { Condition, Direction, RawDirections, ReportStatus, TraceMode, VMReport } from '../api/v1alpha1.js';
+import type { Condition, Direction, RawDirections, RawHistogram, ReportStatus, TraceMode, VMReport } from '../api/v1alpha1.js';
 import type { VmRef } from './attribution.js';
 import { addCounts, parseKey, zeroCounts, type Counts } from './ledger.js';
 
@@ -42,6 +42,44 @@ function accumulate(into: PerDirection, direction: Direction, c: Counts): void {
   into[direction] = prev ? addCounts(prev, c) : c;
 }
 
+/** A running sum of many histograms, added in place (a total over hundreds of cgroups). */
+class Sum {
+  count = 0;
+  sum = 0;
+  buckets: number[] = [];
+  add(h: RawHistogram): void {
+    this.count += h.count;
+    this.sum += h.sum;
+    const b = this.buckets;
+    for (let i = 0; i < h.buckets.length; i++) b[i] = (b[i] ?? 0) + h.buckets[i]!;
+  }
+  value(): RawHistogram {
+    let n = this.buckets.length;
+    while (n > 0 && this.buckets[n - 1] === 0) n--;
+    return { count: this.count, sum: this.sum, buckets: this.buckets.slice(0, n) };
+  }
+}
+
+class DirectionSums {
+  private readonly sums: Partial<Record<Direction, { packets: Sum; bytes: Sum }>> = {};
+  add(direction: Direction, c: Counts): void {
+    const s = (this.sums[direction] ??= { packets: new Sum(), bytes: new Sum() });
+    s.packets.add(c.packets);
+    s.bytes.add(c.bytes);
+  }
+  value(): PerDirection {
+    const out: PerDirection = {};
+    for (const d of ['rx', 'tx'] as const) {
+      const s = this.sums[d];
+      if (s) out[d] = { packets: s.packets.value(), bytes: s.bytes.value() };
+    }
+    return out;
+  }
+}
+
+// The order String.prototype.localeCompare gives, without its per-call set-up.
+const collator = new Intl.Collator();
+
 function directionsOf(p: PerDirection, wanted: readonly Direction[]): RawDirections {
   const out: RawDirections = {};
   for (const d of wanted) out[d] = p[d] ?? zeroCounts();
@@ -53,9 +91,9 @@ export function buildReportStatus(input: ReportInput): ReportStatus {
   const wanted = (trace.spec.directions ?? ['rx', 'tx']) as Direction[];
   const includeUnattributed = trace.kind === 'ClusterVhostTrace' && trace.spec.includeUnattributed !== false;
 
-  const vms = new Map<string, { vm: VmRef; counts: PerDirection }>();
-  const unattributed: PerDirection = {};
-  const total: PerDirection = {};
+  const vms = new Map<string, { vm: VmRef; sortKey: string; counts: PerDirection }>();
+  const unattributed = new DirectionSums();
+  const total = new DirectionSums();
   for (const [key, counts] of input.since) {
     const { cgroupId, direction } = parseKey(key);
     if (!wanted.includes(direction)) continue;
@@ -63,31 +101,31 @@ export function buildReportStatus(input: ReportInput): ReportStatus {
     if (vm) {
       if (!inScope(trace, vm, input.namespaceLabels)) continue;
       const id = `${vm.namespace}/${vm.name}/${vm.uid}`;
-      const row = vms.get(id) ?? { vm, counts: {} };
+      let row = vms.get(id);
+      if (!row) vms.set(id, (row = { vm, sortKey: `${vm.namespace}/${vm.name}`, counts: {} }));
       accumulate(row.counts, direction, counts);
-      vms.set(id, row);
     } else {
       if (!includeUnattributed) continue;
-      accumulate(unattributed, direction, counts);
+      unattributed.add(direction, counts);
     }
-    accumulate(total, direction, counts);
+    total.add(direction, counts);
   }
 
   const vmRows: VMReport[] = [...vms.values()]
-    .sort((a, b) => `${a.vm.namespace}/${a.vm.name}`.localeCompare(`${b.vm.namespace}/${b.vm.name}`))
+    .sort((a, b) => collator.compare(a.sortKey, b.sortKey))
     .map(({ vm, counts }) => ({ namespace: vm.namespace, name: vm.name, uid: vm.uid, ...directionsOf(counts, wanted) }));
 
   const status: ReportStatus = {
     observedTime: input.observedTime,
     state: health.state,
     kernel: health.kernel,
-    total: directionsOf(total, wanted),
+    total: directionsOf(total.value(), wanted),
     vms: vmRows,
   };
   if (health.reason) status.reason = health.reason;
   if (health.message) status.message = health.message;
   if (health.mode) status.mode = health.mode;
   if (health.conditions?.length) status.conditions = health.conditions;
-  if (includeUnattributed) status.unattributed = directionsOf(unattributed, wanted);
+  if (includeUnattributed) status.unattributed = directionsOf(unattributed.value(), wanted);
   return status;
 }
