@@ -4,40 +4,15 @@
 // each. Run with --expose-gc for the memory figures:
 //   NODE_OPTIONS=--expose-gc npx vitest run --config bench/vitest.config.ts operator-rollup
 import { expect, it } from 'vitest';
-import { fromValues } from '../src/api/histogram.js';
 import type { Trace } from '../src/api/reports.js';
-import type { RawDirections, VhostTraceReport } from '../src/api/v1alpha1.js';
+import type { VhostTraceReport } from '../src/api/v1alpha1.js';
 import { compactReport, type CompactReport } from '../src/operator/compact.js';
 import { rollUp } from '../src/operator/rollup.js';
+import { reportJson } from './operator-reports.js';
 
 const NODES = Number(process.env.BENCH_NODES ?? 5000);
 const VMS = Number(process.env.BENCH_VMS ?? 50);
-
-function dirs(seed: number): RawDirections {
-  const p = Array.from({ length: 64 }, (_, i) => (seed * 31 + i * 17) % 257);
-  const b = p.map((x, i) => x * (1000 + ((seed + i) % 500)));
-  const scale = (h: ReturnType<typeof fromValues>) => ({ count: h.count * 1000, sum: h.sum * 1000, buckets: h.buckets.map((x) => x * 1000) });
-  return { rx: { packets: scale(fromValues(p)), bytes: scale(fromValues(b)) }, tx: { packets: scale(fromValues(p)), bytes: scale(fromValues(b)) } };
-}
-
-function reportText(n: number): string {
-  const name = `node-${String(n).padStart(5, '0')}`;
-  const r: VhostTraceReport = {
-    apiVersion: 'vhosttrace.io/v1alpha1',
-    kind: 'VhostTraceReport',
-    metadata: { name: `t.${name}`, namespace: 'ns', uid: '3f1c1c1e-0000-4000-8000-000000000000', resourceVersion: '123456', labels: { 'vhosttrace.io/trace-uid': 'u' } },
-    spec: { trace: { kind: 'VhostTrace', name: 't', namespace: 'ns', uid: 'u' }, nodeName: name },
-    status: {
-      state: 'Reporting',
-      observedTime: '2026-11-24T12:00:00Z',
-      kernel: '6.1.0-47-amd64',
-      mode: 'tracepoint',
-      total: dirs(n),
-      vms: Array.from({ length: VMS }, (_, v) => ({ namespace: `tenant-${v % 7}`, name: `vm-${n}-${v}`, uid: `00000000-0000-4000-8000-${String(n * 100 + v).padStart(12, '0')}`, ...dirs(n + v) })),
-    },
-  };
-  return JSON.stringify(r);
-}
+const reportText = (n: number) => reportJson(n, VMS);
 
 const gc = (globalThis as { gc?: () => void }).gc;
 /** JS heap plus ArrayBuffer backing stores (the packed histograms live outside the heap). */
@@ -82,4 +57,13 @@ it(`one roll-up of ${NODES} reports with ${VMS} VMs each, compact and parsed`, (
   console.log(JSON.stringify(result, null, 2));
   expect(result.sameStatus).toBe(true);
   expect(result.statusBytes).toBeLessThanOrEqual(64 * 1024);
+});
+
+
+it(`RSS a process adds for ${NODES} compact reports with ${VMS} VMs each and their roll-ups`, async () => {
+  const { execFileSync } = await import('node:child_process');
+  const out = execFileSync(process.execPath, ['--expose-gc', '--import', 'tsx', 'bench/operator-memory.ts'], { encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } });
+  console.log(out.trim());
+  const r = JSON.parse(out.trim().split('\n').at(-1)!) as { reportsRssMiB: number };
+  expect(r.reportsRssMiB).toBeGreaterThan(0);
 });

@@ -41,14 +41,17 @@ export const isCompact = (r: VhostTraceReport | CompactReport): r is CompactRepo
 /** The roll-up's message cut (LIMITS.nodeMessage); kept here so longer messages are not cached. */
 export const NODE_MESSAGE_CHARS = 256;
 
+/** One scratch buffer for all packing (done() copies out), so packing leaves no garbage buffers. */
+let scratch = new Uint8Array(64 * 1024);
+
 class Writer {
-  buf = new Uint8Array(1024);
+  buf = scratch;
   len = 0;
   private room(n: number): void {
     if (this.len + n <= this.buf.length) return;
     const b = new Uint8Array(Math.max(this.buf.length * 2, this.len + n));
     b.set(this.buf.subarray(0, this.len));
-    this.buf = b;
+    this.buf = scratch = b;
   }
   num(n: number): void {
     let x = 2 * n;

@@ -124,13 +124,13 @@ function nodesReadyCondition(all: NodeState[], generation: number, prev: Conditi
 }
 
 /**
- * The first k items as a stable sort by cmp orders them, in O(n log k): earlier items win ties,
- * as in Array.prototype.sort.
+ * The first k of the indexes 0..n-1 as a stable sort by cmp orders them, in O(n log k): lower
+ * indexes win ties, as in Array.prototype.sort.
  */
-export function firstK<T>(items: Iterable<T>, k: number, cmp: (a: T, b: T) => number): T[] {
-  const top: T[] = [];
+export function firstK(n: number, k: number, cmp: (a: number, b: number) => number): number[] {
+  const top: number[] = [];
   if (k <= 0) return top;
-  for (const x of items) {
+  for (let x = 0; x < n; x++) {
     if (top.length === k && !(cmp(x, top[k - 1]!) < 0)) continue;
     let lo = 0;
     let hi = top.length;
@@ -148,65 +148,76 @@ export function firstK<T>(items: Iterable<T>, k: number, cmp: (a: T, b: T) => nu
 const safeCount = (x: number) => Number.isSafeInteger(x) && x >= 0;
 
 function vmRows(reports: readonly CompactReport[], directions: readonly Direction[]): { vms: VMSummary[]; other: TraceStatus['otherVMs'] } {
-  // Pass 1, cheap: runs per VM (and per node, for a VM that migrated). Pass 2 merges the
-  // histograms of the listed VMs only, so 5,000 reports of 50 VMs cost 50 merges, not 250,000.
-  interface Acc {
-    namespace: string;
-    name: string;
-    rx: number;
-    tx: number;
-    /** Where the VM was reported: report index and VM index, then more pairs if it migrated. */
-    r: number;
-    v: number;
-    more?: number[];
-  }
-  const acc = new Map<string, Acc>();
+  // Pass 1, cheap: runs per VM, in typed arrays indexed by the order VMs are first seen, so
+  // 250,000 VMs cost no object each (the garbage of one roll-up would otherwise grow the
+  // process by about 50 MB). Keyed by namespace, then name: Kubernetes namespaces hold no
+  // "/", so this is the "<namespace>/<name>" key it replaces, without a string per VM.
+  // Pass 2 merges the histograms of the listed VMs only.
+  let max = 0;
+  for (const r of reports) max += r.packed.vms.length / 3;
+  const rx = new Float64Array(max);
+  const tx = new Float64Array(max);
+  /** Where each VM was first reported: report index, VM index. */
+  const at = new Int32Array(2 * max);
+  /** More (report, VM) pairs of the VMs reported from several nodes (they migrated). */
+  const more = new Map<number, number[]>();
+  const byNs = new Map<string, Map<string, number>>();
+  let n = 0;
   reports.forEach((r, ri) => {
     const { vms, names } = r.packed;
     for (let v = 0; 3 * v < vms.length; v++) {
       const namespace = names[2 * v]!;
-      const name = names[2 * v + 1]!;
-      const k = `${namespace}/${name}`;
-      let a = acc.get(k);
-      if (!a) acc.set(k, (a = { namespace, name, rx: 0, tx: 0, r: ri, v }));
-      else (a.more ??= []).push(ri, v);
-      a.rx += vms[3 * v]!;
-      a.tx += vms[3 * v + 1]!;
+      let m = byNs.get(namespace);
+      if (!m) byNs.set(namespace, (m = new Map()));
+      let i = m.get(names[2 * v + 1]!);
+      if (i === undefined) {
+        m.set(names[2 * v + 1]!, (i = n++));
+        at[2 * i] = ri;
+        at[2 * i + 1] = v;
+      } else {
+        const l = more.get(i);
+        if (l) l.push(ri, v);
+        else more.set(i, [ri, v]);
+      }
+      rx[i]! += vms[3 * v]!;
+      tx[i]! += vms[3 * v + 1]!;
     }
   });
-  const byRuns = (a: Acc, b: Acc) => b.rx + b.tx - (a.rx + a.tx) || a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name);
+  const nameOf = (i: number, k: 0 | 1) => reports[at[2 * i]!]!.packed.names[2 * at[2 * i + 1]! + k]!;
+  const byRuns = (a: number, b: number) =>
+    rx[b]! + tx[b]! - (rx[a]! + tx[a]!) || nameOf(a, 0).localeCompare(nameOf(b, 0)) || nameOf(a, 1).localeCompare(nameOf(b, 1));
   // Only the listed VMs need an order; the rest are summed in any order, which gives the sums
   // of the sorted order exactly while they are non-negative integers below 2^53 (else: sort).
-  let top = firstK(acc.values(), LIMITS.vms, byRuns);
+  let top = firstK(n, LIMITS.vms, byRuns);
   const listed = new Set(top);
   let rxRuns = 0;
   let txRuns = 0;
   let exact = true;
-  for (const a of acc.values()) {
-    if (listed.has(a)) continue;
-    rxRuns += a.rx;
-    txRuns += a.tx;
-    exact &&= safeCount(a.rx) && safeCount(a.tx);
+  for (let i = 0; i < n; i++) {
+    if (listed.has(i)) continue;
+    rxRuns += rx[i]!;
+    txRuns += tx[i]!;
+    exact &&= safeCount(rx[i]!) && safeCount(tx[i]!);
   }
   if (!(exact && safeCount(rxRuns) && safeCount(txRuns))) {
-    const sorted = [...acc.values()].sort(byRuns);
+    const sorted = Array.from({ length: n }, (_, i) => i).sort(byRuns);
     top = sorted.slice(0, LIMITS.vms);
     const rest = sorted.slice(LIMITS.vms);
-    rxRuns = rest.reduce((s, a) => s + a.rx, 0);
-    txRuns = rest.reduce((s, a) => s + a.tx, 0);
+    rxRuns = rest.reduce((s, i) => s + rx[i]!, 0);
+    txRuns = rest.reduce((s, i) => s + tx[i]!, 0);
   }
-  const vms = top.map((a) => {
-    const row: VMSummary = { namespace: a.namespace, name: a.name };
+  const vms = top.map((i) => {
+    const row: VMSummary = { namespace: nameOf(i, 0), name: nameOf(i, 1) };
     const h = zero4();
     const nodeRuns = new Map<string, number>();
-    const rows = [a.r, a.v, ...(a.more ?? [])];
-    for (let i = 0; i < rows.length; i += 2) {
-      const r = reports[rows[i]!]!;
-      const v = rows[i + 1]!;
-      const vms = r.packed.vms;
-      add(h, r.packed.hists, vms[3 * v + 2]!);
+    const rows = [at[2 * i]!, at[2 * i + 1]!, ...(more.get(i) ?? [])];
+    for (let j = 0; j < rows.length; j += 2) {
+      const r = reports[rows[j]!]!;
+      const v = rows[j + 1]!;
+      const vmsOf = r.packed.vms;
+      add(h, r.packed.hists, vmsOf[3 * v + 2]!);
       const node = r.spec.nodeName;
-      nodeRuns.set(node, (nodeRuns.get(node) ?? 0) + vms[3 * v]! + vms[3 * v + 1]!);
+      nodeRuns.set(node, (nodeRuns.get(node) ?? 0) + vmsOf[3 * v]! + vmsOf[3 * v + 1]!);
     }
     // A VM that migrated reported from two nodes; it is shown on the one with most runs.
     const node = [...nodeRuns.entries()].sort((x, y) => y[1] - x[1] || x[0].localeCompare(y[0]))[0]?.[0];
@@ -214,7 +225,7 @@ function vmRows(reports: readonly CompactReport[], directions: readonly Directio
     for (const d of directions) row[d] = { packets: withoutBuckets(h[d].packets), bytes: withoutBuckets(h[d].bytes) };
     return row;
   });
-  return { vms, other: { count: acc.size - vms.length, rxRuns, txRuns } };
+  return { vms, other: { count: n - vms.length, rxRuns, txRuns } };
 }
 
 /** Drops per-node rows, then per-VM rows, from the end until the status fits LIMITS.statusBytes. */
