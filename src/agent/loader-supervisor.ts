@@ -31,6 +31,12 @@ interface Events {
   parseError: [Error];
 }
 
+/** Only spaces, tabs and carriage returns (a line the loader did not mean as a snapshot). */
+function isBlank(line: Buffer): boolean {
+  for (const b of line) if (b !== 0x20 && b !== 0x09 && b !== 0x0d && b !== 0x0b && b !== 0x0c) return false;
+  return true;
+}
+
 /** Exit codes of vhost-hist that a restart will not fix (docs/bpf.md): no point hurrying. */
 export const PERMANENT_EXIT_CODES = new Set([3, 4, 5, 6, 7]);
 
@@ -42,8 +48,11 @@ export class LoaderSupervisor extends EventEmitter<Events> {
   restarts = 0;
   lastExit?: LoaderExit;
   lastSnapshotAt?: Date;
-  /** The newest line, parsed only when someone asks (the loader writes one a second). */
-  private latestLine?: { text: string; number: number };
+  /**
+   * The newest line, kept as bytes and decoded and parsed only when someone asks: the loader
+   * writes one a second, 100 KB with 256 VMs, and reports may be due less often.
+   */
+  private latestLine?: { bytes: Buffer; number: number };
   private parsed?: LoaderSnapshot;
 
   constructor(private readonly opts: SupervisorOptions) {
@@ -57,7 +66,7 @@ export class LoaderSupervisor extends EventEmitter<Events> {
     if (line) {
       this.latestLine = undefined;
       try {
-        this.parsed = parseSnapshotLine(line.text, line.number);
+        this.parsed = parseSnapshotLine(line.bytes.toString('utf8'), line.number);
       } catch (err) {
         this.emit('parseError', err as Error);
         this.child?.kill('SIGTERM');
@@ -76,27 +85,30 @@ export class LoaderSupervisor extends EventEmitter<Events> {
     if (!cmd) throw new Error('loader command is empty');
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
-    let pending = '';
+    // The bytes of the line not yet ended by a newline.
+    let pending: Buffer[] = [];
     let lineNumber = 0;
     let stderr = '';
-    child.stdout!.setEncoding('utf8');
-    child.stdout!.on('data', (chunk: string) => {
-      pending += chunk;
+    child.stdout!.on('data', (chunk: Buffer) => {
+      let from = 0;
       let nl: number;
-      while ((nl = pending.indexOf('\n')) >= 0) {
-        const text = pending.slice(0, nl);
-        pending = pending.slice(nl + 1);
-        if (text.trim() === '') continue;
+      while ((nl = chunk.indexOf(0x0a, from)) >= 0) {
+        const part = chunk.subarray(from, nl);
+        const bytes = pending.length ? Buffer.concat([...pending, part]) : part;
+        pending = [];
+        from = nl + 1;
+        if (isBlank(bytes)) continue;
         lineNumber++;
         this.delay = this.opts.backoffMinMs ?? 500; // it works: the next failure starts afresh
         this.lastSnapshotAt = new Date();
-        this.latestLine = { text, number: lineNumber };
+        this.latestLine = { bytes, number: lineNumber };
         if (lineNumber === 1) {
           // The first line is read at once: whether it took pinned maps over matters now.
           const s = this.lastSnapshot;
           if (s) this.emit('firstSnapshot', s);
         }
       }
+      if (from < chunk.length) pending.push(chunk.subarray(from));
     });
     child.stderr!.setEncoding('utf8');
     child.stderr!.on('data', (chunk: string) => {

@@ -282,19 +282,22 @@ function wellFormedHistogram(v: unknown): LoaderHistogram | undefined {
   }
   if (buckets.length > 0 && buckets[buckets.length - 1] === 0) return undefined;
   if (total !== count || sum < lo || sum > hi) return undefined;
-  return { count, sum, buckets: buckets as number[] };
+  return v as LoaderHistogram;
 }
 
-/** Checker-equivalent predicate for one entry (the duplicate check is the caller's). */
+/**
+ * Checker-equivalent predicate for one entry (the duplicate check is the caller's). A
+ * well-formed entry has exactly the keys of a LoaderEntry, so JSON.parse's object is returned
+ * as it is rather than copied.
+ */
 function wellFormedEntry(e: unknown): LoaderEntry | undefined {
   if (typeof e !== 'object' || e === null || Array.isArray(e) || !hasExactly(e as Obj, ENTRY_KEYS)) return undefined;
   const eo = e as Obj;
-  const direction = eo.direction;
-  if (!isCount(eo.cgroupId) || (direction !== 'rx' && direction !== 'tx')) return undefined;
+  if (!isCount(eo.cgroupId) || (eo.direction !== 'rx' && eo.direction !== 'tx')) return undefined;
   const packets = wellFormedHistogram(eo.packets);
   const bytes = packets && wellFormedHistogram(eo.bytes);
   if (!bytes || packets.count !== bytes.count) return undefined;
-  return { cgroupId: eo.cgroupId, direction, packets, bytes };
+  return e as LoaderEntry;
 }
 
 /**

@@ -2,6 +2,7 @@
 // and takes a malformed line as a reason to restart rather than a number to trust.
 import { describe, expect, it } from 'vitest';
 import { LoaderSupervisor, type LoaderExit } from '../../src/agent/loader-supervisor.js';
+import type { LoaderSnapshot } from '../../src/loader/snapshot.js';
 
 const line = (seq: number, takeover: boolean) =>
   JSON.stringify({
@@ -23,6 +24,25 @@ describe('loader supervisor', () => {
     expect(await first).toMatchObject({ seq: 0, takeover: true });
     await new Promise((r) => setTimeout(r, 300));
     expect(s.lastSnapshot?.seq).toBe(1);
+    await s.stop();
+  });
+
+  it('joins a line written in pieces (split inside a UTF-8 character) and skips blank lines', async () => {
+    const text = line(5, true).replace('"kernel":"k"', '"kernel":"6.1-é"');
+    const bytes = Buffer.from(`\n  \r\n${text}\n`);
+    const cut = bytes.indexOf(Buffer.from('é')) + 1;
+    const script = `const b = Buffer.from(${JSON.stringify(bytes.toString('base64'))}, 'base64');
+      process.stdout.write(b.subarray(0, 20)); setTimeout(() => process.stdout.write(b.subarray(20, ${cut})), 50);
+      setTimeout(() => process.stdout.write(b.subarray(${cut})), 100); setTimeout(() => console.log('{"type":"snapshot"}'), 300); setTimeout(() => {}, 5000)`;
+    const s = new LoaderSupervisor({ command: node(script), backoffMinMs: 5000 });
+    const errors: Error[] = [];
+    s.on('parseError', (e) => errors.push(e));
+    const first = new Promise<LoaderSnapshot>((r) => s.on('firstSnapshot', r));
+    s.start();
+    expect(await first).toMatchObject({ seq: 5, kernel: '6.1-é' });
+    await new Promise((r) => setTimeout(r, 500));
+    expect(s.lastSnapshot?.seq).toBe(5); // the bad second line is not taken
+    expect(errors[0]?.message).toMatch(/^line 2: /); // blank lines are not counted
     await s.stop();
   });
 
