@@ -18,7 +18,7 @@ import type { LoaderSnapshot } from '../loader/snapshot.js';
 import { Attributor, type PodInfo, type VmRef } from './attribution.js';
 import { nodeHealth } from './health.js';
 import { scanCgroups, scanVhostWorkers, unifiedRoot } from './host-scan.js';
-import { advance, ledgerFromJSON, ledgerToJSON, openLedger, parseKey, sinceStart, type Counts, type Ledger } from './ledger.js';
+import { advance, CountsWentBackwards, ledgerFromJSON, ledgerToJSON, openLedger, parseKey, sinceStart, type Counts, type Ledger } from './ledger.js';
 import { LoaderSupervisor } from './loader-supervisor.js';
 import { header, histogramSeries, sample } from './metrics.js';
 import { probeKernel, type KernelFacts, type ProbePaths } from './probe.js';
@@ -223,29 +223,31 @@ export class Agent {
   /** Counts since the trace started, advancing (or opening) its ledger with the latest snapshot. */
   private async countsFor(uid: string, log: Logger): Promise<Map<string, Counts>> {
     const snap = this.loader.lastSnapshot;
-    let l = this.ledgers.get(uid);
+    const l = this.ledgers.get(uid);
     if (!snap) return l ? sinceStart(l) : new Map();
-    l = l ? advance(l, this.generation, snap) : openLedger(uid, this.generation, snap);
-    let since: Map<string, Counts>;
-    try {
-      since = sinceStart(l);
-    } catch (err) {
-      // Counts went backwards within one generation: the maps were replaced under us.
-      log.error({ err: (err as Error).message }, 'loader counts went backwards; treating the maps as new');
-      this.generation++;
-      await writeAtomic(join(this.cfg.stateDir, 'generation'), String(this.generation));
-      l = advance(l, this.generation, snap);
-      since = sinceStart(l);
+    let shapeChanged = true;
+    if (!l) {
+      this.ledgers.set(uid, openLedger(uid, this.generation, snap));
+    } else {
+      const before = { generation: l.generation, size: l.entries.size };
+      try {
+        advance(l, this.generation, snap);
+      } catch (err) {
+        if (!(err instanceof CountsWentBackwards)) throw err;
+        // The maps were replaced under us: what was counted until the last snapshot is carried.
+        log.error({ err: err.message }, 'loader counts went backwards; treating the maps as new');
+        this.generation++;
+        await writeAtomic(join(this.cfg.stateDir, 'generation'), String(this.generation));
+        advance(l, this.generation, snap);
+      }
+      shapeChanged = before.generation !== l.generation || before.size !== l.entries.size;
     }
-    const prev = this.ledgers.get(uid);
-    this.ledgers.set(uid, l);
     // Persisting is the costly part of a report (a large trace's ledger is hundreds of KiB), and
     // only base and carry cannot be read back from the pinned maps: write when those change
     // (new entries, a new generation), else at most every PERSIST_MS. What a crash can cost is
     // limited to a reboot (maps lost) within PERSIST_MS of the last write.
-    const shapeChanged = !prev || prev.generation !== l.generation || prev.entries.size !== l.entries.size;
     if (shapeChanged || Date.now() - (this.persistedAt.get(uid) ?? 0) >= PERSIST_MS) await this.persist(uid);
-    return since;
+    return sinceStart(this.ledgers.get(uid)!);
   }
 
   private async persist(uid: string): Promise<void> {

@@ -92,23 +92,55 @@ export function openLedger(traceUid: string, generation: number, s: LoaderSnapsh
   return { traceUid, generation, entries };
 }
 
-/**
- * Takes a newer snapshot. `generation` changes when the loader started on fresh maps instead
- * of taking pinned ones over; then every entry's counts so far are carried and its base is 0.
- * Returns the new ledger; the input is not changed.
- */
-export function advance(l: Ledger, generation: number, s: LoaderSnapshot): Ledger {
-  const fresh = generation !== l.generation;
-  const entries = new Map(l.entries);
-  if (fresh) for (const [k, e] of entries) entries.set(k, { base: zero(), last: zero(), carry: add(e.carry, minus(e.last, e.base)) });
-  for (const h of s.histograms) {
-    const k = entryKey(h.cgroupId, h.direction);
-    // A cgroup first seen after the trace started: all of its counts are the trace's.
-    const e = entries.get(k);
-    const last = { packets: h.packets, bytes: h.bytes };
-    entries.set(k, e ? { base: e.base, last, carry: e.carry } : { base: zero(), last, carry: zero() });
+/** A counter is below the trace's base within one generation: the maps were replaced. */
+export class CountsWentBackwards extends Error {
+  constructor(key: string) {
+    super(`${key}: the loader's counts are below those at the trace's start: the BPF maps were replaced`);
+    this.name = 'CountsWentBackwards';
   }
-  return { traceUid: l.traceUid, generation, entries };
+}
+
+/** a holds at least b in every slot (b is contained in a). */
+function covers(a: RawHistogram, b: RawHistogram): boolean {
+  if (a.count < b.count || a.sum < b.sum || a.buckets.length < b.buckets.length) return false;
+  for (let i = 0; i < b.buckets.length; i++) if (a.buckets[i]! < b.buckets[i]!) return false;
+  return true;
+}
+
+/**
+ * Takes a newer snapshot, in place: the agent does this for every trace every interval, and
+ * copying hundreds of entries each time was much of its garbage. `generation` changes when
+ * the loader started on fresh maps instead of taking pinned ones over; then every entry's
+ * counts so far are carried and its base is 0. Throws CountsWentBackwards, changing nothing,
+ * when a count within the generation is below its base.
+ */
+export function advance(l: Ledger, generation: number, s: LoaderSnapshot): void {
+  const fresh = generation !== l.generation;
+  const found = s.histograms.map((h) => l.entries.get(entryKey(h.cgroupId, h.direction)));
+  if (!fresh) {
+    found.forEach((e, i) => {
+      const h = s.histograms[i]!;
+      if (e && !isZero(e.base) && !(covers(h.packets, e.base.packets) && covers(h.bytes, e.base.bytes))) {
+        throw new CountsWentBackwards(entryKey(h.cgroupId, h.direction));
+      }
+    });
+  } else {
+    const carries = [...l.entries.values()].map((e) => add(e.carry, minus(e.last, e.base)));
+    let i = 0;
+    for (const e of l.entries.values()) {
+      e.carry = carries[i++]!;
+      e.base = zero();
+      e.last = e.base;
+    }
+    l.generation = generation;
+  }
+  s.histograms.forEach((h, i) => {
+    const last = { packets: h.packets, bytes: h.bytes };
+    const e = found[i];
+    if (e) e.last = last;
+    // A cgroup first seen after the trace started: all of its counts are the trace's.
+    else l.entries.set(entryKey(h.cgroupId, h.direction), { base: zero(), last, carry: zero() });
+  });
 }
 
 /** Counts since the trace started, per entry key. Throws if a counter went backwards. */

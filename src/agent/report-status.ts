@@ -80,6 +80,15 @@ class DirectionSums {
 // The order String.prototype.localeCompare gives, without its per-call set-up.
 const collator = new Intl.Collator();
 
+// A VM's identity and sort key, built once per VmRef (the attributor hands out the same object
+// for a cgroup every time) rather than once per cgroup and report.
+const names = new WeakMap<VmRef, { id: string; sortKey: string }>();
+function namesOf(vm: VmRef): { id: string; sortKey: string } {
+  let n = names.get(vm);
+  if (!n) names.set(vm, (n = { id: `${vm.namespace}/${vm.name}/${vm.uid}`, sortKey: `${vm.namespace}/${vm.name}` }));
+  return n;
+}
+
 function directionsOf(p: PerDirection, wanted: readonly Direction[]): RawDirections {
   const out: RawDirections = {};
   for (const d of wanted) out[d] = p[d] ?? zeroCounts();
@@ -100,9 +109,9 @@ export function buildReportStatus(input: ReportInput): ReportStatus {
     const vm = input.vmOf(cgroupId);
     if (vm) {
       if (!inScope(trace, vm, input.namespaceLabels)) continue;
-      const id = `${vm.namespace}/${vm.name}/${vm.uid}`;
+      const { id, sortKey } = namesOf(vm);
       let row = vms.get(id);
-      if (!row) vms.set(id, (row = { vm, sortKey: `${vm.namespace}/${vm.name}`, counts: {} }));
+      if (!row) vms.set(id, (row = { vm, sortKey, counts: {} }));
       accumulate(row.counts, direction, counts);
     } else {
       if (!includeUnattributed) continue;
@@ -113,7 +122,7 @@ export function buildReportStatus(input: ReportInput): ReportStatus {
 
   const vmRows: VMReport[] = [...vms.values()]
     .sort((a, b) => collator.compare(a.sortKey, b.sortKey))
-    .map(({ vm, counts }) => ({ namespace: vm.namespace, name: vm.name, uid: vm.uid, ...directionsOf(counts, wanted) }));
+    .map(({ vm, counts }) => Object.assign({ namespace: vm.namespace, name: vm.name, uid: vm.uid }, directionsOf(counts, wanted)));
 
   const status: ReportStatus = {
     observedTime: input.observedTime,
