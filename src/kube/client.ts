@@ -46,7 +46,15 @@ export interface RequestOpts {
   timeoutMs?: number;
   /** Skip reading a successful response's body (a large object sent back): returns undefined. */
   discardBody?: boolean;
+  /** The Accept header; application/json by default. */
+  accept?: string;
 }
+
+/**
+ * Asks for the object's metadata only (the API server honours it for writes too), with plain
+ * JSON as the fallback: a 1 KB answer instead of a large object the caller would not read.
+ */
+const METADATA_ONLY = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1, application/json';
 
 export { loadKubeConfig, type ClusterAccess } from './config.js';
 
@@ -74,7 +82,7 @@ export class KubeClient {
     const ro: RequestOptions = {
       method,
       agent: url.protocol !== 'https:' ? undefined : opts.timeoutMs === 0 ? this.watchAgent : this.agent,
-      headers: { accept: 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      headers: { accept: opts.accept ?? 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
     };
     let payload: string | undefined;
     if (opts.body !== undefined) {
@@ -134,6 +142,7 @@ export class KubeClient {
   /**
    * Server-side apply: the object is this field manager's whole intent; fields it no longer
    * sets are removed, others' fields are left alone. force: take over conflicting fields.
+   * discardBody: the answer is not read, and only the object's metadata is asked for.
    */
   apply<T extends KubeObject>(path: string, obj: object, fieldManager: string, force = true, discardBody = false): Promise<T> {
     return this.request<T>('PATCH', path, {
@@ -141,6 +150,7 @@ export class KubeClient {
       contentType: 'application/apply-patch+yaml',
       query: { fieldManager, force },
       discardBody,
+      accept: discardBody ? METADATA_ONLY : undefined,
     });
   }
 
