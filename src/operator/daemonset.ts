@@ -126,7 +126,8 @@ export function desiredDaemonSet(traces: readonly Trace[], cfg: OperatorConfig, 
                 capabilities: {
                   drop: ['ALL'],
                   // BPF: load programs, create and pin maps. PERFMON: attach to tracepoints
-                  // (raw_tp/tp_btf) and read kernel addresses in BTF-based programs.
+                  // (raw_tp/tp_btf), read kernel memory by BTF, and let the verifier accept the
+                  // stack-keyed slot cache, which stores a kernel address (docs/bpf.md).
                   add: ['BPF', 'PERFMON'],
                 },
                 seccompProfile: { type: a.seccompProfile },
