@@ -38,7 +38,7 @@ struct vh_hist {
 /* Per-task state (BPF_MAP_TYPE_TASK_STORAGE), one per vhost worker. */
 struct vh_task {
 	__u64 cgid;		/* cgroup id the cached slot is for (0: none) */
-	__u32 slot;		/* cached histogram slot of that css_set */
+	__u32 slot;		/* cached histogram slot of that cgroup */
 	__u32 stock_dir;	/* stock mode: 0 idle, 1 + dir inside handle_{rx,tx} */
 	__u32 stock_pkts;	/* stock mode: last vhost_exceeds_weight() args */
 	__u32 stock_bytes;

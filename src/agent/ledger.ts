@@ -3,7 +3,7 @@
 // cumulative seen, and a carry for counts from earlier generations of the BPF maps (a node
 // reboot or `vhost-hist --stop` recreates them from zero). Pure; the agent persists it as JSON
 // (ledgerToJSON, ledgerFromJSON).
-import { empty } from '../api/histogram.js';
+import { empty, merge, subtract } from '../api/histogram.js';
 import type { RawHistogram } from '../api/v1alpha1.js';
 import type { LoaderSnapshot } from '../loader/snapshot.js';
 
@@ -45,42 +45,12 @@ export function parseKey(key: string): { cgroupId: number; direction: 'rx' | 'tx
 const zero = (): Counts => ({ packets: empty(), bytes: empty() });
 const isZero = (c: Counts) => c.packets.count === 0 && c.bytes.count === 0;
 
-// api/histogram's merge and subtract, as plain loops: the agent runs them for every cgroup
-// every interval, and closures per bucket were a good part of its CPU time.
-function trimmed(buckets: number[]): number[] {
-  let n = buckets.length;
-  while (n > 0 && buckets[n - 1] === 0) n--;
-  buckets.length = n;
-  return buckets;
-}
-
-function sum(a: RawHistogram, b: RawHistogram): RawHistogram {
-  const n = Math.max(a.buckets.length, b.buckets.length);
-  const buckets = new Array<number>(n);
-  for (let i = 0; i < n; i++) buckets[i] = (a.buckets[i] ?? 0) + (b.buckets[i] ?? 0);
-  return { count: a.count + b.count, sum: a.sum + b.sum, buckets: trimmed(buckets) };
-}
-
-/** a - b; throws when b is not contained in a (a counter went backwards). */
-function difference(a: RawHistogram, b: RawHistogram): RawHistogram {
-  const n = Math.max(a.buckets.length, b.buckets.length);
-  const buckets = new Array<number>(n);
-  let backwards = a.count < b.count || a.sum < b.sum;
-  for (let i = 0; i < n; i++) {
-    const d = (a.buckets[i] ?? 0) - (b.buckets[i] ?? 0);
-    if (d < 0) backwards = true;
-    buckets[i] = d;
-  }
-  if (backwards) throw new RangeError('histogram went backwards: the later snapshot has fewer counts than the earlier one');
-  return { count: a.count - b.count, sum: a.sum - b.sum, buckets: trimmed(buckets) };
-}
-
 // Most bases and carries are zero: skipping them keeps the agent from allocating (and
 // collecting) arrays it does not need.
 const add = (a: Counts, b: Counts): Counts =>
-  isZero(a) ? b : isZero(b) ? a : { packets: sum(a.packets, b.packets), bytes: sum(a.bytes, b.bytes) };
+  isZero(a) ? b : isZero(b) ? a : { packets: merge(a.packets, b.packets), bytes: merge(a.bytes, b.bytes) };
 const minus = (a: Counts, b: Counts): Counts =>
-  isZero(b) ? a : { packets: difference(a.packets, b.packets), bytes: difference(a.bytes, b.bytes) };
+  isZero(b) ? a : { packets: subtract(a.packets, b.packets), bytes: subtract(a.bytes, b.bytes) };
 
 /** A ledger for a trace starting now: everything counted so far is its base. */
 export function openLedger(traceUid: string, generation: number, s: LoaderSnapshot): Ledger {

@@ -31,7 +31,7 @@ interface Events {
   parseError: [Error];
 }
 
-/** Only spaces, tabs and carriage returns (a line the loader did not mean as a snapshot). */
+/** Only ASCII whitespace (a line the loader did not mean as a snapshot). */
 function isBlank(line: Buffer): boolean {
   for (const b of line) if (b !== 0x20 && b !== 0x09 && b !== 0x0d && b !== 0x0b && b !== 0x0c) return false;
   return true;

@@ -1,5 +1,6 @@
 // What one node reports for one trace: its counts since the trace started, per VM in the
 // trace's scope, plus the unattributed ones where the trace asks for them. Pure.
+import { trim } from '../api/histogram.js';
 import { matches } from '../api/selector.js';
 import type { Trace } from '../api/reports.js';
 import type { Condition, Direction, RawDirections, RawHistogram, ReportStatus, TraceMode, VMReport } from '../api/v1alpha1.js';
@@ -54,9 +55,7 @@ class Sum {
     for (let i = 0; i < h.buckets.length; i++) b[i] = (b[i] ?? 0) + h.buckets[i]!;
   }
   value(): RawHistogram {
-    let n = this.buckets.length;
-    while (n > 0 && this.buckets[n - 1] === 0) n--;
-    return { count: this.count, sum: this.sum, buckets: this.buckets.slice(0, n) };
+    return { count: this.count, sum: this.sum, buckets: trim(this.buckets) };
   }
 }
 

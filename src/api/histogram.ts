@@ -40,11 +40,22 @@ export function fromValues(values: readonly number[]): RawHistogram {
   return { count: values.length, sum, buckets: trim(buckets) };
 }
 
+/** Trims trailing zeros in place (for arrays the caller just built). */
+function trimInPlace(buckets: number[]): number[] {
+  let n = buckets.length;
+  while (n > 0 && buckets[n - 1] === 0) n--;
+  buckets.length = n;
+  return buckets;
+}
+
+// merge and subtract are plain loops: the agent runs them for every cgroup every interval.
+
 /** a + b, exact. */
 export function merge(a: RawHistogram, b: RawHistogram): RawHistogram {
   const n = Math.max(a.buckets.length, b.buckets.length);
-  const buckets = Array.from({ length: n }, (_, i) => (a.buckets[i] ?? 0) + (b.buckets[i] ?? 0));
-  return { count: a.count + b.count, sum: a.sum + b.sum, buckets: trim(buckets) };
+  const buckets = new Array<number>(n);
+  for (let i = 0; i < n; i++) buckets[i] = (a.buckets[i] ?? 0) + (b.buckets[i] ?? 0);
+  return { count: a.count + b.count, sum: a.sum + b.sum, buckets: trimInPlace(buckets) };
 }
 
 /**
@@ -53,11 +64,15 @@ export function merge(a: RawHistogram, b: RawHistogram): RawHistogram {
  */
 export function subtract(a: RawHistogram, b: RawHistogram): RawHistogram {
   const n = Math.max(a.buckets.length, b.buckets.length);
-  const buckets = Array.from({ length: n }, (_, i) => (a.buckets[i] ?? 0) - (b.buckets[i] ?? 0));
-  if (a.count < b.count || a.sum < b.sum || buckets.some((x) => x < 0)) {
-    throw new RangeError('histogram went backwards: the later snapshot has fewer counts than the earlier one');
+  const buckets = new Array<number>(n);
+  let backwards = a.count < b.count || a.sum < b.sum;
+  for (let i = 0; i < n; i++) {
+    const d = (a.buckets[i] ?? 0) - (b.buckets[i] ?? 0);
+    if (d < 0) backwards = true;
+    buckets[i] = d;
   }
-  return { count: a.count - b.count, sum: a.sum - b.sum, buckets: trim(buckets) };
+  if (backwards) throw new RangeError('histogram went backwards: the later snapshot has fewer counts than the earlier one');
+  return { count: a.count - b.count, sum: a.sum - b.sum, buckets: trimInPlace(buckets) };
 }
 
 /**

@@ -9,6 +9,7 @@ import type { RawDirections, RawHistogram, ReportStatus, VhostTraceReport, VMRep
 import { trimNode } from '../../src/operator/cache.js';
 import { compactReport, unpack } from '../../src/operator/compact.js';
 import { firstK, LIMITS, nextTimedChange, rollUp } from '../../src/operator/rollup.js';
+import { rng } from './prng.js';
 
 const T0 = Date.parse('2026-11-24T12:00:00Z');
 const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -30,17 +31,6 @@ function report(node: string, status?: ReportStatus): VhostTraceReport {
     metadata: { name: `t.${node}`, namespace: 'ns', resourceVersion: '1', managedFields: [{ manager: 'agent' }] },
     spec: { trace: { kind: 'VhostTrace', name: 't', namespace: 'ns', uid: 'uid-t' }, nodeName: node },
     ...(status ? { status } : {}),
-  };
-}
-
-/** A small deterministic PRNG (mulberry32), so failures reproduce. */
-function rng(seed: number) {
-  return () => {
-    seed |= 0;
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
 

@@ -3,6 +3,7 @@ import { fromValues, merge, summarize } from '../../src/api/histogram.js';
 import type { Trace } from '../../src/api/reports.js';
 import type { RawDirections, ReportStatus, VhostTraceReport } from '../../src/api/v1alpha1.js';
 import { LIMITS, nextTimedChange, rollUp } from '../../src/operator/rollup.js';
+import { rng } from './prng.js';
 
 const T0 = Date.parse('2026-11-24T12:00:00Z');
 const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -15,17 +16,6 @@ function trace(spec: Partial<Trace['spec']> = {}, status?: Trace['status']): Tra
     spec: { interval: '10s', ...spec },
     ...(status ? { status } : {}),
   } as Trace;
-}
-
-/** A small deterministic PRNG (mulberry32), so failures reproduce. */
-function rng(seed: number) {
-  return () => {
-    seed |= 0;
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function report(node: string, status: ReportStatus): VhostTraceReport {
