@@ -61,6 +61,8 @@ interface Schedule {
 const GROUP_PATH = `/apis/${API_VERSION}`;
 const RESCAN_MS = 5000;
 const PERSIST_MS = 10_000;
+/** The longest the agent sleeps between ticks even when nothing is due (a safety net). */
+const MAX_SLEEP_MS = 5000;
 
 export class Agent {
   private readonly traces: Informer<VhostTrace>;
@@ -80,7 +82,13 @@ export class Agent {
   private readonly started = new Date();
   private upSince?: Date;
   private lastScan = 0;
+  /** The next tick's timer and when it fires (see wakeAt). */
   private timer?: NodeJS.Timeout;
+  private timerAt = Infinity;
+  private ready = false;
+  private stopping = false;
+  /** Per trace, the loader line its ledger last took (LoaderSupervisor.snapshotSeq). */
+  private readonly ledgerSeq = new Map<string, number>();
   private server?: Server;
   private busy = false;
   readonly stats = { reportsWritten: 0, reportErrors: 0 };
@@ -101,6 +109,8 @@ export class Agent {
     this.pods = watch('/api/v1/pods', 'pods', { fieldSelector: `spec.nodeName=${cfg.nodeName}` });
     this.namespaces = watch('/api/v1/namespaces', 'namespaces');
     this.node = watch('/api/v1/nodes', 'node', { fieldSelector: `metadata.name=${cfg.nodeName}` });
+    // A trace created, changed or deleted, or the node relabelled: look at once.
+    for (const inf of [this.traces, this.clusterTraces, this.node] as Informer<KubeObject>[]) inf.on('change', () => this.wakeAt(Date.now()));
     this.loader = new LoaderSupervisor({ command: cfg.loaderCommand });
     this.loader.on('firstSnapshot', (s) => void this.onFirstSnapshot(s));
     this.loader.on('exit', (e, wait) =>
@@ -126,12 +136,29 @@ export class Agent {
     await this.serve();
     await Promise.all([this.traces.synced, this.clusterTraces.synced, this.pods.synced, this.namespaces.synced, this.node.synced]);
     this.log.info({ ledgers: this.ledgers.size, generation: this.generation }, 'agent ready');
-    this.timer = setInterval(() => void this.tick(), 250);
+    this.ready = true;
+    this.wakeAt(Date.now());
+  }
+
+  /**
+   * Makes the next tick happen by `at`. The agent sleeps until a report is due rather than
+   * polling: a wake-up finds cold caches, and an empty 250 ms timer alone cost 0.8 ms of CPU a
+   * second on the benchmark's host (0.3 ms at one a second).
+   */
+  private wakeAt(at: number): void {
+    if (!this.ready || this.stopping || at >= this.timerAt) return;
+    clearTimeout(this.timer);
+    this.timerAt = at;
+    this.timer = setTimeout(() => {
+      this.timerAt = Infinity;
+      void this.tick();
+    }, Math.max(0, at - Date.now()));
   }
 
   /** SIGTERM: stop reporting and the loader. With no trace selecting the node, unpin too. */
   async stop(): Promise<void> {
-    clearInterval(this.timer);
+    this.stopping = true;
+    clearTimeout(this.timer);
     const keep = this.activeTraces().length > 0;
     await this.loader.stop();
     for (const uid of this.ledgers.keys()) await this.persist(uid);
@@ -185,8 +212,9 @@ export class Agent {
   }
 
   private async tick(): Promise<void> {
-    if (this.busy) return;
+    if (this.busy) return; // the running tick schedules the next one
     this.busy = true;
+    let next = Date.now() + MAX_SLEEP_MS;
     try {
       const now = Date.now();
       const active = this.activeTraces();
@@ -196,14 +224,19 @@ export class Agent {
         this.schedules.set(uid, sched);
         const end = this.endOf(t);
         const final = end !== undefined && now >= end;
-        if (sched.done || (now < sched.nextAt && !final)) continue;
-        const ok = await this.report(t, sched);
-        sched.nextAt = now + (ok ? this.intervalOf(t) : Math.min(this.intervalOf(t), 2000));
-        if (ok && final) sched.done = true;
+        if (!sched.done && (now >= sched.nextAt || final)) {
+          const ok = await this.report(t, sched);
+          sched.nextAt = now + (ok ? this.intervalOf(t) : Math.min(this.intervalOf(t), 2000));
+          if (ok && final) sched.done = true;
+        }
+        // Due again at its interval, or at its end (a final report; retried at nextAt after that).
+        if (!sched.done) next = Math.min(next, sched.nextAt, end !== undefined && end > now ? end : Infinity);
       }
       await this.forget(active);
     } finally {
       this.busy = false;
+      this.loader.release();
+      this.wakeAt(next);
     }
   }
 
@@ -215,6 +248,7 @@ export class Agent {
     for (const uid of [...this.ledgers.keys()]) {
       if (known.has(uid)) continue;
       this.ledgers.delete(uid);
+      this.ledgerSeq.delete(uid);
       await rm(join(this.cfg.stateDir, 'traces', `${uid}.json`), { force: true });
       this.log.info({ traceUid: uid }, 'trace gone; its ledger is removed');
     }
@@ -222,9 +256,13 @@ export class Agent {
 
   /** Counts since the trace started, advancing (or opening) its ledger with the latest snapshot. */
   private async countsFor(uid: string, log: Logger): Promise<Map<string, Counts>> {
-    const snap = this.loader.lastSnapshot;
     const l = this.ledgers.get(uid);
+    // Nothing new from the loader since this ledger's last advance: no need to parse.
+    const seq = this.loader.snapshotSeq;
+    if (l && seq !== undefined && seq === this.ledgerSeq.get(uid)) return sinceStart(l);
+    const snap = this.loader.lastSnapshot;
     if (!snap) return l ? sinceStart(l) : new Map();
+    this.ledgerSeq.set(uid, this.loader.snapshotSeq!);
     let shapeChanged = true;
     if (!l) {
       this.ledgers.set(uid, openLedger(uid, this.generation, snap));
@@ -282,7 +320,7 @@ export class Agent {
     const l = this.loader;
     return nodeHealth(
       this.facts!,
-      { running: l.running, restarts: l.restarts, lastExit: l.lastExit, lastSnapshotMode: l.lastSnapshot?.mode, lastSnapshotAt: l.lastSnapshotAt, upSince: this.upSince },
+      { running: l.running, restarts: l.restarts, lastExit: l.lastExit, lastSnapshotMode: l.lastMode, lastSnapshotAt: l.lastSnapshotAt, upSince: this.upSince },
       new Date(),
       10_000,
       this.started,
@@ -343,12 +381,13 @@ export class Agent {
       for (const { labels, h } of byVm.values()) out += histogramSeries(metric, labels, h, slots);
     }
     const l = this.loader;
-    out += header('vhosttrace_agent_loader_up', 'gauge', '1 while the loader runs and reports.') + sample('vhosttrace_agent_loader_up', {}, l.running && l.lastSnapshot ? 1 : 0);
+    out += header('vhosttrace_agent_loader_up', 'gauge', '1 while the loader runs and reports.') + sample('vhosttrace_agent_loader_up', {}, l.running && snap ? 1 : 0);
     out += header('vhosttrace_agent_loader_restarts_total', 'counter', 'Times the loader exited and was restarted.') + sample('vhosttrace_agent_loader_restarts_total', {}, l.restarts);
     out += header('vhosttrace_agent_reports_total', 'counter', 'Report writes, by result.');
     out += sample('vhosttrace_agent_reports_total', { result: 'ok' }, this.stats.reportsWritten) + sample('vhosttrace_agent_reports_total', { result: 'error' }, this.stats.reportErrors);
     out += header('vhosttrace_agent_active_traces', 'gauge', 'Traces that select this node.') + sample('vhosttrace_agent_active_traces', {}, this.activeTraces().length);
     out += header('vhosttrace_agent_dropped_keys_total', 'counter', 'New cgroups the BPF maps had no room for (counted as cgroup 0).') + sample('vhosttrace_agent_dropped_keys_total', {}, snap?.dropped.keysRefused ?? 0);
+    this.loader.release();
     return out;
   }
 
@@ -362,7 +401,7 @@ export class Agent {
         const h = this.health();
         // Ready once it can report, whatever the report says: a node that cannot trace must
         // still say so, so a Failed kernel probe is not a reason to be unready.
-        const ready = this.timer !== undefined;
+        const ready = this.ready;
         res.writeHead(ready ? 200 : 503).end(`${ready ? 'ok' : 'starting'}: ${h.state}${h.reason ? ` (${h.reason})` : ''}\n`);
       } else {
         res.writeHead(404).end();

@@ -3,7 +3,15 @@
 // exits. Pinned maps and links keep counting while it is down, so a restart loses nothing.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { parseSnapshotLine, type LoaderSnapshot } from '../loader/snapshot.js';
+import { parseSnapshotLine, type LoaderMode, type LoaderSnapshot } from '../loader/snapshot.js';
+
+interface Line {
+  bytes: Buffer;
+  /** In this loader process's output, blank lines not counted (for error messages). */
+  number: number;
+  /** Across all loader processes. */
+  seq: number;
+}
 
 export interface LoaderExit {
   code: number | null;
@@ -52,8 +60,14 @@ export class LoaderSupervisor extends EventEmitter<Events> {
    * The newest line, kept as bytes and decoded and parsed only when someone asks: the loader
    * writes one a second, 100 KB with 256 VMs, and reports may be due less often.
    */
-  private latestLine?: { bytes: Buffer; number: number };
+  private latestLine?: Line;
+  /** The newest line that parsed, and its parse until release(). */
+  private goodLine?: Line;
   private parsed?: LoaderSnapshot;
+  /** Mode of the newest good snapshot (health asks for it every report). */
+  lastMode?: LoaderMode;
+  /** Lines read so far, from every loader process: numbers the snapshots (see snapshotSeq). */
+  private lines = 0;
 
   constructor(private readonly opts: SupervisorOptions) {
     super();
@@ -67,12 +81,34 @@ export class LoaderSupervisor extends EventEmitter<Events> {
       this.latestLine = undefined;
       try {
         this.parsed = parseSnapshotLine(line.bytes.toString('utf8'), line.number);
+        this.goodLine = line;
+        this.lastMode = this.parsed.mode;
       } catch (err) {
         this.emit('parseError', err as Error);
         this.child?.kill('SIGTERM');
       }
     }
+    // Released, or the newest line was refused: the last good one, parsed again.
+    if (!this.parsed && this.goodLine) this.parsed = parseSnapshotLine(this.goodLine.bytes.toString('utf8'), this.goodLine.number);
     return this.parsed;
+  }
+
+  /**
+   * Which line lastSnapshot would return (counted across loader restarts), without parsing
+   * it: a caller that has taken this one already need not ask again.
+   */
+  get snapshotSeq(): number | undefined {
+    return (this.latestLine ?? this.goodLine)?.seq;
+  }
+
+  /**
+   * Drops the parsed snapshot (its line is kept, and parsed again if asked for). The agent
+   * releases it once its reports are written: kept for a second, a snapshot's hundreds of KB
+   * of objects are promoted to the GC's old generation, and collecting them there cost more
+   * than a parse.
+   */
+  release(): void {
+    this.parsed = undefined;
   }
 
   get running(): boolean {
@@ -101,7 +137,7 @@ export class LoaderSupervisor extends EventEmitter<Events> {
         lineNumber++;
         this.delay = this.opts.backoffMinMs ?? 500; // it works: the next failure starts afresh
         this.lastSnapshotAt = new Date();
-        this.latestLine = { bytes, number: lineNumber };
+        this.latestLine = { bytes, number: lineNumber, seq: ++this.lines };
         if (lineNumber === 1) {
           // The first line is read at once: whether it took pinned maps over matters now.
           const s = this.lastSnapshot;

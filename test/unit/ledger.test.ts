@@ -29,6 +29,21 @@ describe('ledger', () => {
     expect(sinceStart(l).get(entryKey(7, 'rx'))!.packets).toEqual(fromValues(during));
   });
 
+  it('keeps copies, not the snapshot: what happens to a snapshot later changes nothing', () => {
+    const first = snap(before);
+    const l = openLedger('t', 1, first);
+    const next = snap([...before, ...during], { 9: [5] });
+    advance(l, 1, next);
+    for (const s of [first, next]) {
+      for (const h of s.histograms) {
+        h.packets.buckets.fill(99);
+        h.packets.count = 0;
+      }
+    }
+    expect(sinceStart(l).get(entryKey(7, 'rx'))!.packets).toEqual(fromValues(during));
+    expect(sinceStart(l).get(entryKey(9, 'rx'))!.packets).toEqual(fromValues([5]));
+  });
+
   it('gives a cgroup first seen after the start all of its counts', () => {
     const l = openLedger('t', 1, snap(before));
     advance(l, 1, snap(before, { 9: [5, 6] }));

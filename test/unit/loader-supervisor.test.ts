@@ -27,6 +27,29 @@ describe('loader supervisor', () => {
     await s.stop();
   });
 
+  it('numbers lines across restarts, and parses a released line again only when asked', async () => {
+    const s = new LoaderSupervisor({ command: node(`console.log(${JSON.stringify(line(0, true))}); setTimeout(() => { console.log(${JSON.stringify(line(1, true))}); console.log('{"type":"snapshot"}') }, 100); setTimeout(() => {}, 5000)`), backoffMinMs: 5000 });
+    const first = new Promise((r) => s.on('firstSnapshot', r));
+    s.start();
+    await first;
+    expect(s.snapshotSeq).toBe(1);
+    const a = s.lastSnapshot;
+    expect(s.lastSnapshot).toBe(a); // cached until released
+    s.release();
+    const b = s.lastSnapshot;
+    expect(b).not.toBe(a);
+    expect(b).toEqual(a);
+    expect(s.lastMode).toBe('raw_tp');
+    await new Promise((r) => setTimeout(r, 400));
+    expect(s.snapshotSeq).toBe(3); // two more lines, not yet parsed
+    s.release();
+    // The newest line is malformed (and the one before it was never asked for): the last good
+    // one, parsed again, is the answer.
+    expect(s.lastSnapshot?.seq).toBe(0);
+    expect(s.snapshotSeq).toBe(1);
+    await s.stop();
+  });
+
   it('joins a line written in pieces (split inside a UTF-8 character) and skips blank lines', async () => {
     const text = line(5, true).replace('"kernel":"k"', '"kernel":"6.1-é"');
     const bytes = Buffer.from(`\n  \r\n${text}\n`);
