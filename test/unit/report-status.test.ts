@@ -4,6 +4,7 @@ import type { Trace } from '../../src/api/reports.js';
 import { entryKey, type Counts } from '../../src/agent/ledger.js';
 import { buildReportStatus } from '../../src/agent/report-status.js';
 import type { VmRef } from '../../src/agent/attribution.js';
+import { rng } from './prng.js';
 
 const c = (...runs: number[]): Counts => ({ packets: fromValues(runs), bytes: fromValues(runs.map((r) => r * 100)) });
 const vms: Record<number, VmRef> = {
@@ -66,5 +67,18 @@ describe('report status', () => {
     const s = buildReportStatus({ ...base, trace: vht({ directions: ['tx'] }) });
     expect(Object.keys(s.total!)).toEqual(['tx']);
     expect(s.vms!.find((v) => v.name === 'db-0')).toEqual({ namespace: 'prod', name: 'db-0', uid: 'u1', tx: c(4) });
+  });
+
+  it('lists VMs in the collator\'s order, report after report, as the set of VMs changes', () => {
+    const rand = rng(41);
+    const names = ['vm-1', 'vm1', 'VM2', 'vm.3', 'a', 'b-0', 'B', 'ä', 'z', 'vm-10', 'vm-2', 'db-0'];
+    for (let round = 0; round < 200; round++) {
+      const chosen = names.filter(() => rand() < 0.5);
+      const vmOf = (id: number) => (chosen[id] === undefined ? undefined : { namespace: rand() < 0.5 ? 'prod' : 'Prod', name: chosen[id]!, uid: `u${id}`, labels: {} });
+      const refs = chosen.map((_, i) => vmOf(i)!);
+      const s = buildReportStatus({ ...base, since: new Map(chosen.map((_, i) => [entryKey(i, 'rx'), c(1)])), vmOf: (id) => refs[id], trace: cvht({}) });
+      const want = refs.map((v) => `${v.namespace}/${v.name}`).sort((a, b) => a.localeCompare(b));
+      expect(s.vms!.map((v) => `${v.namespace}/${v.name}`)).toEqual(want);
+    }
   });
 });
