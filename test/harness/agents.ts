@@ -4,6 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { AGENT_NODE_FLAGS } from '../../src/agent/node-flags.js';
 import { fromValues } from '../../src/api/histogram.js';
 import type { LoaderSnapshot } from '../../src/loader/snapshot.js';
 
@@ -66,8 +67,10 @@ export function startAgent(opts: {
   frameSeconds: number;
   /** The replayed loader's -i (the real agent runs the loader at 1 s); tests go faster. */
   loaderIntervalSeconds?: number;
-  /** Extra node flags for the agent (--cpu-prof, heap limits) in benchmarks. */
+  /** The agent's node flags: those the DaemonSet gives it unless a benchmark says otherwise. */
   nodeArgs?: string[];
+  /** The build to run (a benchmark compares two side by side); the repo's dist/ by default. */
+  dist?: string;
   env?: Record<string, string>;
 }): AgentProcess {
   const { dir } = opts;
@@ -75,10 +78,11 @@ export function startAgent(opts: {
   mkdirSync(join(dir, 'cg'), { recursive: true });
   const rec = join(dir, 'recording.jsonl');
   writeFileSync(rec, opts.frames.map((f) => JSON.stringify(f)).join('\n') + '\n');
-  const replay = `${process.execPath} ${join(REPO, 'dist/agent/replay.js')}`;
+  const dist = opts.dist ?? join(REPO, 'dist');
+  const replay = `${process.execPath} ${join(dist, 'agent/replay.js')}`;
   const logFile = join(dir, 'agent.log');
   const fd = openSync(logFile, 'a');
-  const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), join(REPO, 'dist/agent/main.js')], {
+  const proc = spawn(process.execPath, [...(opts.nodeArgs ?? AGENT_NODE_FLAGS), join(dist, 'agent/main.js')], {
     stdio: ['ignore', fd, fd],
     env: {
       PATH: process.env.PATH,

@@ -86,7 +86,7 @@ describe('desired agent DaemonSet', () => {
   it('asks for least privilege: BPF and PERFMON, not privileged, host paths read-only but bpffs and its state', () => {
     const pod = desiredDaemonSet([trace('a')], cfg, NOW)!.spec.template.spec;
     const c = pod.containers[0];
-    expect(c.command).toEqual(['node', '--max-semi-space-size=2', '--max-old-space-size=96', 'dist/agent/main.js']);
+    expect(c.command).toEqual(['node', '--max-semi-space-size=2', '--min-semi-space-size=2', '--max-old-space-size=96', '--single-threaded', 'dist/agent/main.js']);
     expect(c.securityContext).toMatchObject({ privileged: false, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true });
     expect(c.securityContext.capabilities).toEqual({ drop: ['ALL'], add: ['BPF', 'PERFMON'] });
     expect(pod.hostPID ?? false).toBe(false);
