@@ -1,11 +1,15 @@
 // The agent's memory and CPU with 256 VM cgroups at a 1 s report interval, against a real
 // API server, with a replayed loader whose counts change every second. Run:
-//   npm run bench:agent     (BENCH_INTERVAL=10s, BENCH_VMS=..., BENCH_MEASURE_S=... to vary it)
+//   npm run bench:agent     (BENCH_INTERVAL=10s, BENCH_VMS=..., BENCH_MEASURE_S=... to vary it;
+//   BENCH_AGENT_NODE_ARGS replaces the agent's node flags, BENCH_AGENT_LOG keeps its log)
+// BENCH_BASELINE_DIST=<another build's dist/> runs that build beside this one, as a second
+// node with the same load, and reports both: on a shared host only a side-by-side run
+// compares two builds fairly. BENCH_BASELINE_NODE_ARGS alone compares node flags on this build.
 // Writes bench/results/agent-resources-<interval>.json.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { podCgroup, recording, startAgent, type Workload } from '../test/harness/agents.js';
+import { podCgroup, recording, startAgent, type AgentProcess, type Workload } from '../test/harness/agents.js';
 import { startControlPlane } from '../test/harness/controlplane.js';
 import { installCRDs, TestClient } from '../test/harness/kube.js';
 import { AGENT_NODE_FLAGS } from '../src/agent/node-flags.js';
@@ -14,6 +18,8 @@ const VMS = Number(process.env.BENCH_VMS ?? 256);
 const WARMUP_S = Number(process.env.BENCH_WARMUP_S ?? 15);
 const MEASURE_S = Number(process.env.BENCH_MEASURE_S ?? 60);
 const INTERVAL = process.env.BENCH_INTERVAL ?? '1s';
+const nodeArgs = (v: string | undefined) => v?.split(' ').filter(Boolean) ?? AGENT_NODE_FLAGS;
+const BASELINE = process.env.BENCH_BASELINE_DIST ?? (process.env.BENCH_BASELINE_NODE_ARGS ? resolve(import.meta.dirname, '../dist') : undefined);
 const CLK_TCK = 100; // USER_HZ on Linux x86-64
 
 function procStats(pid: number): { rssKiB: number; cpuTicks: number } {
@@ -24,6 +30,25 @@ function procStats(pid: number): { rssKiB: number; cpuTicks: number } {
   return { rssKiB, cpuTicks: Number(fields[11]) + Number(fields[12]) }; // utime + stime
 }
 
+/** A node with VMS virt-launcher pods and their cgroups, and an agent for it. */
+async function benchNode(c: TestClient, work: string, node: string, kubeconfig: string, args: string[], dist?: string): Promise<AgentProcess> {
+  await c.request('POST', '/api/v1/nodes', { apiVersion: 'v1', kind: 'Node', metadata: { name: node, labels: { 'kubevirt.io/schedulable': 'true' } } });
+  const workloads: Workload[] = [];
+  for (let i = 0; i < VMS; i++) {
+    const r = await c.request('POST', '/api/v1/namespaces/default/pods', {
+      apiVersion: 'v1', kind: 'Pod',
+      metadata: { name: `virt-launcher-${node}-vm${i}`, labels: { 'kubevirt.io': 'virt-launcher', 'kubevirt.io/created-by': `uid-${node}-${i}` }, annotations: { 'kubevirt.io/domain': `${node}-vm${i}` } },
+      spec: { nodeName: node, automountServiceAccountToken: false, containers: [{ name: 'compute', image: 'x' }] },
+    });
+    const id = podCgroup(join(work, node, 'cg'), r.body.metadata.uid);
+    // Runs spread over many slots, so every histogram is long (the heavy case).
+    const runs = Array.from({ length: 4000 }, (_, k) => (k * 2654435761) % 300);
+    workloads.push({ cgroupId: id, direction: 'rx', runs, frameBytes: 1500 }, { cgroupId: id, direction: 'tx', runs, frameBytes: 700 });
+  }
+  const steps = WARMUP_S + MEASURE_S + 10;
+  return startAgent({ node, dir: join(work, node), kubeconfig, frames: recording(workloads, 2, steps), frameSeconds: 1, loaderIntervalSeconds: 1, dist, nodeArgs: args });
+}
+
 export async function benchAgent(): Promise<object> {
   const cp = await startControlPlane();
   const c = new TestClient(cp.kubeconfig);
@@ -31,45 +56,36 @@ export async function benchAgent(): Promise<object> {
   try {
     await installCRDs(c);
     await c.request('POST', '/api/v1/namespaces/default/serviceaccounts', { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'default' } });
-    await c.request('POST', '/api/v1/nodes', { apiVersion: 'v1', kind: 'Node', metadata: { name: 'bench-node', labels: { 'kubevirt.io/schedulable': 'true' } } });
-    const workloads: Workload[] = [];
-    for (let i = 0; i < VMS; i++) {
-      const r = await c.request('POST', '/api/v1/namespaces/default/pods', {
-        apiVersion: 'v1', kind: 'Pod',
-        metadata: { name: `virt-launcher-vm${i}`, labels: { 'kubevirt.io': 'virt-launcher', 'kubevirt.io/created-by': `uid-${i}` }, annotations: { 'kubevirt.io/domain': `vm${i}` } },
-        spec: { nodeName: 'bench-node', automountServiceAccountToken: false, containers: [{ name: 'compute', image: 'x' }] },
-      });
-      const id = podCgroup(join(work, 'node', 'cg'), r.body.metadata.uid);
-      // Runs spread over many slots, so every histogram is long (the heavy case).
-      const runs = Array.from({ length: 4000 }, (_, k) => (k * 2654435761) % 300);
-      workloads.push({ cgroupId: id, direction: 'rx', runs, frameBytes: 1500 }, { cgroupId: id, direction: 'tx', runs, frameBytes: 700 });
-    }
     await c.request('POST', '/apis/vhosttrace.io/v1alpha1/namespaces/default/vhosttraces', {
       apiVersion: 'vhosttrace.io/v1alpha1', kind: 'VhostTrace', metadata: { name: 'bench' }, spec: { interval: INTERVAL },
     });
-    const steps = WARMUP_S + MEASURE_S + 10;
-    const agent = startAgent({ node: 'bench-node', dir: join(work, 'node'), kubeconfig: cp.kubeconfig, frames: recording(workloads, 2, steps), frameSeconds: 1, loaderIntervalSeconds: 1,
-      nodeArgs: process.env.BENCH_AGENT_NODE_ARGS?.split(' ').filter(Boolean) ?? AGENT_NODE_FLAGS });
+    const agents = [await benchNode(c, work, 'bench-node', cp.kubeconfig, nodeArgs(process.env.BENCH_AGENT_NODE_ARGS))];
+    if (BASELINE) agents.push(await benchNode(c, work, 'bench-baseline', cp.kubeconfig, nodeArgs(process.env.BENCH_BASELINE_NODE_ARGS), BASELINE));
     await new Promise((r) => setTimeout(r, WARMUP_S * 1000));
-    const pid = agent.proc.pid!;
-    const a0 = procStats(pid);
+    const first = agents.map((a) => procStats(a.proc.pid!));
+    const maxRss = first.map((s) => s.rssKiB);
     const t0 = Date.now();
-    let maxRss = a0.rssKiB;
-    const timer = setInterval(() => (maxRss = Math.max(maxRss, procStats(pid).rssKiB)), 500);
+    const timer = setInterval(() => agents.forEach((a, i) => (maxRss[i] = Math.max(maxRss[i]!, procStats(a.proc.pid!).rssKiB))), 500);
     await new Promise((r) => setTimeout(r, MEASURE_S * 1000));
     clearInterval(timer);
-    const a1 = procStats(pid);
+    const last = agents.map((a) => procStats(a.proc.pid!));
     const seconds = (Date.now() - t0) / 1000;
     const report = await c.request('GET', '/apis/vhosttrace.io/v1alpha1/namespaces/default/vhosttracereports/bench.bench-node');
-    await agent.stop();
+    for (const a of agents) await a.stop();
+    // BENCH_AGENT_LOG=<file> keeps the agent's log (with --trace-gc in BENCH_AGENT_NODE_ARGS, its GCs).
+    if (process.env.BENCH_AGENT_LOG) copyFileSync(agents[0]!.logFile, process.env.BENCH_AGENT_LOG);
+    const usage = (i: number) => ({
+      agentCpuPercentOfOneCore: Number((((last[i]!.cpuTicks - first[i]!.cpuTicks) / CLK_TCK / seconds) * 100).toFixed(2)),
+      agentRssMiB: Number((last[i]!.rssKiB / 1024).toFixed(1)),
+      agentMaxRssMiB: Number((maxRss[i]! / 1024).toFixed(1)),
+    });
     const result = {
       vms: VMS,
-      cgroupDirections: workloads.length,
+      cgroupDirections: 2 * VMS,
       interval: INTERVAL,
       measuredSeconds: Math.round(seconds),
-      agentCpuPercentOfOneCore: Number((((a1.cpuTicks - a0.cpuTicks) / CLK_TCK / seconds) * 100).toFixed(2)),
-      agentRssMiB: Number((a1.rssKiB / 1024).toFixed(1)),
-      agentMaxRssMiB: Number((maxRss / 1024).toFixed(1)),
+      ...usage(0),
+      ...(BASELINE ? { baseline: { dist: BASELINE, nodeArgs: nodeArgs(process.env.BENCH_BASELINE_NODE_ARGS), ...usage(1) } } : {}),
       reportBytes: JSON.stringify(report.body).length,
       reportVms: report.body.status?.vms?.length ?? 0,
       node: process.version,
@@ -77,7 +93,7 @@ export async function benchAgent(): Promise<object> {
     };
     const out = resolve(import.meta.dirname, 'results');
     mkdirSync(out, { recursive: true });
-    writeFileSync(join(out, `agent-resources-${INTERVAL}.json`), JSON.stringify(result, null, 2) + '\n');
+    writeFileSync(join(out, `agent-resources-${INTERVAL}${BASELINE ? '-vs-baseline' : ''}.json`), JSON.stringify(result, null, 2) + '\n');
     return result;
   } finally {
     await cp.stop();
