@@ -63,6 +63,9 @@ const RESCAN_MS = 5000;
 const PERSIST_MS = 10_000;
 /** The longest the agent sleeps between ticks even when nothing is due (a safety net). */
 const MAX_SLEEP_MS = 5000;
+/** How long a due report waits for the loader's next line, or for its first (see dueAt). */
+const LINE_WAIT_MS = 300;
+const FIRST_LINE_WAIT_MS = 3000;
 
 export class Agent {
   private readonly traces: Informer<VhostTrace>;
@@ -91,6 +94,8 @@ export class Agent {
   private readonly ledgerSeq = new Map<string, number>();
   private server?: Server;
   private busy = false;
+  /** A due report waits for the loader's next line (see LINE_WAIT_MS). */
+  private waitingForLine = false;
   readonly stats = { reportsWritten: 0, reportErrors: 0 };
 
   constructor(
@@ -117,6 +122,9 @@ export class Agent {
       log.warn({ code: e.code, signal: e.signal, stderr: e.stderr, restartInMs: wait }, 'loader exited; restarting'),
     );
     this.loader.on('parseError', (err) => log.error({ err: err.message }, 'loader wrote a malformed line; restarting it'));
+    this.loader.on('line', () => {
+      if (this.waitingForLine) this.wakeAt(Date.now());
+    });
   }
 
   async start(): Promise<void> {
@@ -215,6 +223,7 @@ export class Agent {
     if (this.busy) return; // the running tick schedules the next one
     this.busy = true;
     let next = Date.now() + MAX_SLEEP_MS;
+    let waiting = false;
     try {
       const now = Date.now();
       const active = this.activeTraces();
@@ -224,20 +233,41 @@ export class Agent {
         this.schedules.set(uid, sched);
         const end = this.endOf(t);
         const final = end !== undefined && now >= end;
-        if (!sched.done && (now >= sched.nextAt || final)) {
+        if (sched.done) continue;
+        if (now >= this.dueAt(t, sched) || final) {
           const ok = await this.report(t, sched);
           sched.nextAt = now + (ok ? this.intervalOf(t) : Math.min(this.intervalOf(t), 2000));
-          if (ok && final) sched.done = true;
+          if (ok && final) {
+            sched.done = true;
+            continue;
+          }
         }
-        // Due again at its interval, or at its end (a final report; retried at nextAt after that).
-        if (!sched.done) next = Math.min(next, sched.nextAt, end !== undefined && end > now ? end : Infinity);
+        const due = this.dueAt(t, sched);
+        if (due > sched.nextAt) waiting = true;
+        // Its next report, or its end (a final report; retried at nextAt after that).
+        next = Math.min(next, due, end !== undefined && end > now ? end : Infinity);
       }
       await this.forget(active);
     } finally {
       this.busy = false;
+      this.waitingForLine = waiting;
       this.loader.release();
       this.wakeAt(next);
     }
+  }
+
+  /**
+   * When the trace's next report is due: at nextAt, or a little later if its ledger already has
+   * the loader's newest line while the loader runs. A newer line is then under a second away,
+   * and waiting for it (its arrival wakes the agent) gives the report the newest counts and
+   * parses the line in the wake-up that read it, while its bytes are still in the caches.
+   */
+  private dueAt(t: Trace, sched: Schedule): number {
+    if (!this.loader.running) return sched.nextAt;
+    const seq = this.loader.snapshotSeq;
+    // Just started, its first line on the way: a report now could only say Pending.
+    if (seq === undefined) return sched.nextAt + FIRST_LINE_WAIT_MS;
+    return this.ledgerSeq.get(t.metadata.uid!) === seq ? sched.nextAt + Math.min(LINE_WAIT_MS, this.intervalOf(t) / 4) : sched.nextAt;
   }
 
   /** Drops the state of traces that are gone (deleted, or no longer in the cache). */

@@ -37,6 +37,8 @@ interface Events {
   exit: [LoaderExit, restartInMs: number];
   /** A line the parser refused; the loader is restarted (its output cannot be trusted). */
   parseError: [Error];
+  /** A new line arrived (not parsed yet). */
+  line: [];
 }
 
 /** Only ASCII whitespace (a line the loader did not mean as a snapshot). */
@@ -143,6 +145,7 @@ export class LoaderSupervisor extends EventEmitter<Events> {
           const s = this.lastSnapshot;
           if (s) this.emit('firstSnapshot', s);
         }
+        this.emit('line');
       }
       if (from < chunk.length) pending.push(chunk.subarray(from));
     });
