@@ -89,8 +89,8 @@ function covers(a: RawHistogram, b: RawHistogram): boolean {
 /**
  * Takes a newer snapshot, in place: the agent does this for every trace every interval. The
  * snapshot's numbers are copied into the entries' own arrays rather than referenced, so that
- * the snapshot dies young: kept for a second, its objects would be promoted to the old
- * generation, where the GC's work was a fifth of the agent's CPU. `generation` changes when
+ * the snapshot dies young: referenced for a second, its objects were promoted to the GC's old
+ * generation every report, which grew until a full collection. `generation` changes when
  * the loader started on fresh maps instead of taking pinned ones over; then every entry's
  * counts so far are carried and its base is 0. Throws CountsWentBackwards, changing nothing,
  * when a count within the generation is below its base.

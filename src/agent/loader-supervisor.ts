@@ -106,8 +106,7 @@ export class LoaderSupervisor extends EventEmitter<Events> {
   /**
    * Drops the parsed snapshot (its line is kept, and parsed again if asked for). The agent
    * releases it once its reports are written: kept for a second, a snapshot's hundreds of KB
-   * of objects are promoted to the GC's old generation, and collecting them there cost more
-   * than a parse.
+   * of objects would be promoted to the GC's old generation every report.
    */
   release(): void {
     this.parsed = undefined;
