@@ -27,7 +27,7 @@ describe('loader supervisor', () => {
     await s.stop();
   });
 
-  it('numbers lines across restarts, and parses a released line again only when asked', async () => {
+  it('numbers every line it reads, and parses a released line again only when asked', async () => {
     const s = new LoaderSupervisor({ command: node(`console.log(${JSON.stringify(line(0, true))}); setTimeout(() => { console.log(${JSON.stringify(line(1, true))}); console.log('{"type":"snapshot"}') }, 100); setTimeout(() => {}, 5000)`), backoffMinMs: 5000 });
     const first = new Promise((r) => s.on('firstSnapshot', r));
     s.start();

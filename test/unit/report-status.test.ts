@@ -74,8 +74,7 @@ describe('report status', () => {
     const names = ['vm-1', 'vm1', 'VM2', 'vm.3', 'a', 'b-0', 'B', 'ä', 'z', 'vm-10', 'vm-2', 'db-0'];
     for (let round = 0; round < 200; round++) {
       const chosen = names.filter(() => rand() < 0.5);
-      const vmOf = (id: number) => (chosen[id] === undefined ? undefined : { namespace: rand() < 0.5 ? 'prod' : 'Prod', name: chosen[id]!, uid: `u${id}`, labels: {} });
-      const refs = chosen.map((_, i) => vmOf(i)!);
+      const refs: VmRef[] = chosen.map((name, i) => ({ namespace: rand() < 0.5 ? 'prod' : 'Prod', name, uid: `u${i}`, labels: {} }));
       const s = buildReportStatus({ ...base, since: new Map(chosen.map((_, i) => [entryKey(i, 'rx'), c(1)])), vmOf: (id) => refs[id], trace: cvht({}) });
       const want = refs.map((v) => `${v.namespace}/${v.name}`).sort((a, b) => a.localeCompare(b));
       expect(s.vms!.map((v) => `${v.namespace}/${v.name}`)).toEqual(want);
