@@ -13,6 +13,7 @@ import { podCgroup, recording, startAgent, type AgentProcess, type Workload } fr
 import { startControlPlane } from '../test/harness/controlplane.js';
 import { installCRDs, TestClient } from '../test/harness/kube.js';
 import { AGENT_NODE_FLAGS } from '../src/agent/node-flags.js';
+import type { LoaderSnapshot } from '../src/loader/snapshot.js';
 
 const VMS = Number(process.env.BENCH_VMS ?? 256);
 const WARMUP_S = Number(process.env.BENCH_WARMUP_S ?? 15);
@@ -46,7 +47,10 @@ async function benchNode(c: TestClient, work: string, node: string, kubeconfig: 
     workloads.push({ cgroupId: id, direction: 'rx', runs, frameBytes: 1500 }, { cgroupId: id, direction: 'tx', runs, frameBytes: 700 });
   }
   const steps = WARMUP_S + MEASURE_S + 10;
-  return startAgent({ node, dir: join(work, node), kubeconfig, frames: recording(workloads, 2, steps), frameSeconds: 1, loaderIntervalSeconds: 1, dist, nodeArgs: args });
+  // Another build's replay reads the loader's lines as that build knows them; one from before
+  // formatSnapshotLine reads version 1, keyed objects.
+  const formatLine = dist ? ((await import(join(dist, 'loader/snapshot.js'))) as { formatSnapshotLine?: (s: LoaderSnapshot) => string }).formatSnapshotLine ?? ((s: LoaderSnapshot) => JSON.stringify({ ...s, version: 1 })) : undefined;
+  return startAgent({ node, dir: join(work, node), kubeconfig, frames: recording(workloads, 2, steps), frameSeconds: 1, loaderIntervalSeconds: 1, dist, nodeArgs: args, formatLine });
 }
 
 export async function benchAgent(): Promise<object> {

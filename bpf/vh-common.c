@@ -333,7 +333,7 @@ void vh_print_json(FILE *out, const struct vh_json_ctx *ctx,
 	gmtime_r(&ts.tv_sec, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
 
-	fprintf(out, "{\"type\":\"snapshot\",\"version\":1,\"seq\":%llu,"
+	fprintf(out, "{\"type\":\"snapshot\",\"version\":2,\"seq\":%llu,"
 		"\"time\":\"%s.%03ldZ\",\"mode\":",
 		(unsigned long long)ctx->seq, when, ts.tv_nsec / 1000000);
 	vh_json_string(out, ctx->mode);
@@ -345,21 +345,24 @@ void vh_print_json(FILE *out, const struct vh_json_ctx *ctx,
 		ctx->takeover ? "true" : "false", ctx->interval_s, ctx->max_cgroups,
 		(unsigned long long)snap->counters[VH_CNT_KEYS_REFUSED],
 		(unsigned long long)snap->overflow_events);
+	/*
+	 * An entry is an array, [cgroupId, direction, runs, packets.sum,
+	 * packets.buckets, bytes.sum, bytes.buckets], not an object: the
+	 * agent parses hundreds of them a second, and keyed objects take
+	 * JSON.parse twice as long (src/loader/schema.json).
+	 */
 	for (i = 0; i < snap->nr_entries; i++) {
 		const struct vh_entry *e = &snap->entries[i];
 
-		fprintf(out, "%s{\"cgroupId\":%llu,\"direction\":\"%s\","
-			"\"packets\":{\"count\":%llu,\"sum\":%llu,\"buckets\":",
-			i ? "," : "", (unsigned long long)e->cgroup_id,
+		fprintf(out, "%s[%llu,\"%s\",%llu,%llu,", i ? "," : "",
+			(unsigned long long)e->cgroup_id,
 			e->dir == VH_DIR_RX ? "rx" : "tx",
 			(unsigned long long)e->h.count,
 			(unsigned long long)e->h.sum_pkts);
 		vh_json_buckets(out, e->h.pkts);
-		fprintf(out, "},\"bytes\":{\"count\":%llu,\"sum\":%llu,\"buckets\":",
-			(unsigned long long)e->h.count,
-			(unsigned long long)e->h.sum_bytes);
+		fprintf(out, ",%llu,", (unsigned long long)e->h.sum_bytes);
 		vh_json_buckets(out, e->h.bytes);
-		fputs("}}", out);
+		fputc(']', out);
 	}
 	fprintf(out, "],\"counters\":{\"slowPath\":%llu,\"noStorage\":%llu,"
 		"\"stockUnpaired\":%llu}",

@@ -11,7 +11,7 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { parseSnapshotLines, type LoaderSnapshot } from '../loader/snapshot.js';
+import { formatSnapshotLine, parseSnapshotLines, type LoaderSnapshot } from '../loader/snapshot.js';
 
 interface ReplayState {
   startedAtMs: number;
@@ -54,7 +54,7 @@ function main(): void {
   const emit = () => {
     const f = frameAt(frames, state.startedAtMs, Date.now(), frameMs);
     const line: LoaderSnapshot = { ...f, seq: seq++, time: new Date().toISOString(), takeover, intervalSeconds };
-    process.stdout.write(JSON.stringify(line) + '\n');
+    process.stdout.write(formatSnapshotLine(line) + '\n');
   };
   emit();
   const timer = setInterval(emit, intervalSeconds * 1000);

@@ -6,7 +6,7 @@ import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, wr
 import { join, resolve } from 'node:path';
 import { AGENT_NODE_FLAGS } from '../../src/agent/node-flags.js';
 import { fromValues } from '../../src/api/histogram.js';
-import type { LoaderSnapshot } from '../../src/loader/snapshot.js';
+import { formatSnapshotLine, LOADER_SNAPSHOT_VERSION, type LoaderSnapshot } from '../../src/loader/snapshot.js';
 
 const REPO = resolve(import.meta.dirname, '../..');
 
@@ -35,7 +35,7 @@ export function recording(workloads: Workload[], idleFrames: number, steps: numb
   for (let f = 0; f < idleFrames + steps; f++) {
     const upTo = (runs: number[]) => runs.slice(0, Math.round((runs.length * Math.max(0, f - idleFrames + 1)) / steps));
     frames.push({
-      type: 'snapshot', version: 1, seq: f, time: '2026-11-24T00:00:00.000Z', mode: 'tracepoint', kernel: '6.12.0-test',
+      type: 'snapshot', version: LOADER_SNAPSHOT_VERSION, seq: f, time: '2026-11-24T00:00:00.000Z', mode: 'tracepoint', kernel: '6.12.0-test',
       takeover: false, intervalSeconds: 1, maxCgroups: 256, dropped: { keysRefused: 0, overflowEvents: 0 },
       histograms: workloads.map((w) => {
         const runs = upTo(w.runs);
@@ -71,13 +71,15 @@ export function startAgent(opts: {
   nodeArgs?: string[];
   /** The build to run (a benchmark compares two side by side); the repo's dist/ by default. */
   dist?: string;
+  /** How the recording's lines are written: as this build's loader prints them by default. */
+  formatLine?: (s: LoaderSnapshot) => string;
   env?: Record<string, string>;
 }): AgentProcess {
   const { dir } = opts;
   mkdirSync(join(dir, 'proc'), { recursive: true });
   mkdirSync(join(dir, 'cg'), { recursive: true });
   const rec = join(dir, 'recording.jsonl');
-  writeFileSync(rec, opts.frames.map((f) => JSON.stringify(f)).join('\n') + '\n');
+  writeFileSync(rec, opts.frames.map(opts.formatLine ?? formatSnapshotLine).join('\n') + '\n');
   const dist = opts.dist ?? join(REPO, 'dist');
   const replay = `${process.execPath} ${join(dist, 'agent/replay.js')}`;
   const logFile = join(dir, 'agent.log');

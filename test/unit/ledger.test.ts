@@ -12,7 +12,7 @@ function snap(runs: number[], extra: Record<number, number[]> = {}): LoaderSnaps
     bytes: fromValues(r.map((p) => p * 60)),
   });
   return {
-    type: 'snapshot', version: 1, seq: 0, time: '2026-11-24T00:00:00.000Z', mode: 'tracepoint', kernel: '6.1.0',
+    type: 'snapshot', version: 2, seq: 0, time: '2026-11-24T00:00:00.000Z', mode: 'tracepoint', kernel: '6.1.0',
     takeover: false, intervalSeconds: 1, maxCgroups: 256, dropped: { keysRefused: 0, overflowEvents: 0 },
     histograms: [entry(7, runs), ...Object.entries(extra).map(([id, r]) => entry(Number(id), r))],
     counters: { slowPath: 0, noStorage: 0, stockUnpaired: 0 },

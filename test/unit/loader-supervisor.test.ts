@@ -6,7 +6,7 @@ import type { LoaderSnapshot } from '../../src/loader/snapshot.js';
 
 const line = (seq: number, takeover: boolean) =>
   JSON.stringify({
-    type: 'snapshot', version: 1, seq, time: '2026-11-24T00:00:00.000Z', mode: 'raw_tp', kernel: 'k', takeover, intervalSeconds: 1,
+    type: 'snapshot', version: 2, seq, time: '2026-11-24T00:00:00.000Z', mode: 'raw_tp', kernel: 'k', takeover, intervalSeconds: 1,
     maxCgroups: 128, dropped: { keysRefused: 0, overflowEvents: 0 }, histograms: [], counters: { slowPath: 0, noStorage: 0, stockUnpaired: 0 },
   });
 const node = (script: string) => [process.execPath, '-e', script];
