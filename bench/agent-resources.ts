@@ -6,6 +6,7 @@
 // node with the same load, and reports both: on a shared host only a side-by-side run
 // compares two builds fairly. BENCH_BASELINE_NODE_ARGS alone compares node flags on this build.
 // Writes bench/results/agent-resources-<interval>.json.
+import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -29,6 +30,12 @@ function procStats(pid: number): { rssKiB: number; cpuTicks: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return { rssKiB, cpuTicks: Number(fields[11]) + Number(fields[12]) }; // utime + stime
+}
+
+/** The commit a checkout is at (a baseline is usually a `git worktree` of an older one). */
+function commitOf(dir: string): string | undefined {
+  const r = spawnSync('git', ['-C', dir, 'describe', '--always', '--dirty'], { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() : undefined;
 }
 
 /** A node with VMS virt-launcher pods and their cgroups, and an agent for it. */
@@ -88,8 +95,9 @@ export async function benchAgent(): Promise<object> {
       cgroupDirections: 2 * VMS,
       interval: INTERVAL,
       measuredSeconds: Math.round(seconds),
+      commit: commitOf(resolve(import.meta.dirname, '..')),
       ...usage(0),
-      ...(BASELINE ? { baseline: { dist: BASELINE, nodeArgs: nodeArgs(process.env.BENCH_BASELINE_NODE_ARGS), ...usage(1) } } : {}),
+      ...(BASELINE ? { baseline: { dist: BASELINE, commit: commitOf(resolve(BASELINE, '..')), nodeArgs: nodeArgs(process.env.BENCH_BASELINE_NODE_ARGS), ...usage(1) } } : {}),
       reportBytes: JSON.stringify(report.body).length,
       reportVms: report.body.status?.vms?.length ?? 0,
       node: process.version,
