@@ -32,10 +32,12 @@ function procStats(pid: number): { rssKiB: number; cpuTicks: number } {
   return { rssKiB, cpuTicks: Number(fields[11]) + Number(fields[12]) }; // utime + stime
 }
 
-/** The commit a checkout is at (a baseline is usually a `git worktree` of an older one). */
+/** The commit a checkout is at, "-dirty" if its src/ has changes (a baseline is usually a `git worktree`). */
 function commitOf(dir: string): string | undefined {
-  const r = spawnSync('git', ['-C', dir, 'describe', '--always', '--dirty'], { encoding: 'utf8' });
-  return r.status === 0 ? r.stdout.trim() : undefined;
+  const git = (...args: string[]) => spawnSync('git', ['-C', dir, ...args], { encoding: 'utf8' });
+  const head = git('rev-parse', '--short', 'HEAD');
+  if (head.status !== 0) return undefined;
+  return head.stdout.trim() + (git('status', '--porcelain', '--untracked-files=no', '--', 'src').stdout.trim() ? '-dirty' : '');
 }
 
 /** A node with VMS virt-launcher pods and their cgroups, and an agent for it. */
