@@ -255,8 +255,9 @@ function checkEntry(c: Checker, e: unknown, path: string): LoaderEntry {
 
 // The parser's objects are built with `new`, not as literals: V8 counts how many objects of
 // each literal survive a scavenge, and once a burst of them had (a scavenge during a parse)
-// it allocated every later one in the old generation, which then grew by a line's worth
-// every second until a full collection (+7 MiB RSS at 256 VMs). Constructors are not tracked.
+// it allocated every later one in the old generation, which then grew by 0.3 MB a second
+// until a full collection (+5-7 MiB RSS at 256 VMs). Built with `new`, the old generation
+// stays flat (--trace-gc, docs/benchmarks.md).
 class Histogram implements LoaderHistogram {
   constructor(
     public count: number,
