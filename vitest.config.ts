@@ -33,6 +33,7 @@ export default defineConfig({
         test: {
           name: 'kernel',
           include: ['test/kernel/**/*.test.ts'],
+          globalSetup: ['test/kernel/global-setup.ts'],
           testTimeout: 900_000,
           hookTimeout: 1_800_000,
           fileParallelism: false,

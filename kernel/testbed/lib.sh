@@ -3,6 +3,7 @@
 #
 # Everything a kernel needs is cached under
 #   ${VHOSTTRACE_CACHE:-~/.cache/vhosttrace}/kernel/<package-version>/
+# with the version each series resolved to in .../kernel/resolved/<series>,
 # and each step leaves a stamp file there holding a hash of its inputs, so a
 # warm run skips it and a changed patch or script redoes it.
 
@@ -14,12 +15,29 @@ cache_root=${VHOSTTRACE_CACHE:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/vhosttra
 log() { echo "testbed: $*" >&2; }
 die() { echo "testbed: error: $*" >&2; exit 1; }
 
-# kernel_lookup SERIES: sets series, pkgver, krel, kbuild_pkg, kcache.
+# kernel_resolve SERIES: asks apt's metadata which package version the series
+# is tested on (see resolve) and records it for kernel_lookup. Setup
+# (ci-prepare) calls it after apt-get update; a newer Debian kernel then
+# needs no commit, and its caches live under their own version.
+kernel_resolve() {
+	local prefer line
+	prefer=$(awk -v s="$1" '!/^#/ && $1 == s { print $2; exit }' "$testbed_dir/kernels.conf")
+	line=$("$testbed_dir/resolve" "$1" ${prefer:+--prefer "$prefer"}) ||
+		die "$1: no Debian kernel of this series can be fetched (see above)"
+	mkdir -p "$cache_root/resolved"
+	echo "$line" >"$cache_root/resolved/.$1.$$"
+	mv "$cache_root/resolved/.$1.$$" "$cache_root/resolved/$1"
+	log "$1: resolved to Debian $line"
+}
+
+# kernel_lookup SERIES: sets series, pkgver, krel, kbuild_pkg, kcache from the
+# recorded resolution (resolving first when there is none).
 kernel_lookup() {
-	local line
-	line=$(awk -v s="$1" '$1 == s { print; exit }' "$testbed_dir/kernels.conf")
-	[ -n "$line" ] || die "unknown kernel series '$1' (see kernels.conf)"
-	read -r series pkgver krel kbuild_pkg <<<"$line"
+	local f=$cache_root/resolved/$1
+	kernel_series_all | grep -qxF -- "$1" || die "unknown kernel series '$1' (see kernels.conf)"
+	[ -s "$f" ] || kernel_resolve "$1"
+	series=$1
+	read -r pkgver krel kbuild_pkg <"$f"
 	kcache=$cache_root/$pkgver
 	export series pkgver krel kbuild_pkg kcache
 }

@@ -1,6 +1,6 @@
 // Drives kernel/testbed/run: boots a Debian kernel in qemu and runs one bash script inside it.
 // See kernel/README.md for the interface.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -11,6 +11,33 @@ const RUN = join(TESTBED, 'run');
 
 export type Kernel = '6.1' | '6.12';
 export const KERNELS: Kernel[] = ['6.1', '6.12'];
+
+export interface TestedKernel {
+  series: string;
+  /** The Debian package version the series resolved to at setup (kernel/testbed/resolve). */
+  version: string;
+  /** Its kernel release (uname -r). */
+  release: string;
+  /** The test bed's cache for it: root/ (image, headers), src/ (drivers/vhost), modules, initramfs. */
+  cache: string;
+}
+
+let tested: Map<string, TestedKernel> | undefined;
+
+/** The Debian kernel a series is tested on, as kernel/testbed/versions prints it. */
+export function testedKernel(series: string): TestedKernel {
+  if (!tested) {
+    tested = new Map();
+    const out = execFileSync(join(TESTBED, 'versions'), { encoding: 'utf8' });
+    for (const line of out.trim().split('\n')) {
+      const [s = '', version = '', release = '', cache = ''] = line.split(' ');
+      tested.set(s, { series: s, version, release, cache });
+    }
+  }
+  const k = tested.get(series);
+  if (!k?.cache) throw new Error(`kernel/testbed/versions printed no line for series ${series}`);
+  return k;
+}
 
 export interface GuestOptions {
   kernel: Kernel;
