@@ -36,6 +36,12 @@ function issue(dir: string, name: string, subject: string, ext: string): void {
   ]);
 }
 
+/** A client certificate from the CA in dir, e.g. a kubelet's (/O=system:nodes/CN=system:node:NAME). */
+export function issueClientCert(dir: string, name: string, subject: string): { cert: string; key: string } {
+  issue(dir, name, subject, 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n');
+  return { cert: join(dir, `${name}.crt`), key: join(dir, `${name}.key`) };
+}
+
 export function makePki(dir: string): Pki {
   openssl(dir, ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'ca.key']);
   openssl(dir, [
@@ -48,16 +54,12 @@ export function makePki(dir: string): Pki {
     'serving',
     '/CN=kube-apiserver',
     'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n' +
-      // 10.0.2.2: how a qemu guest on user-mode networking reaches the host's loopback
-      // (kernel/testbed/run --net user); the server still listens on 127.0.0.1 only.
-      'subjectAltName=IP:127.0.0.1,IP:10.0.2.2,DNS:localhost,DNS:kubernetes.default.svc\n',
+      // 10.0.2.100: how a qemu guest reaches the host's loopback through a forward
+      // (kernel/testbed/run --net user --forward PORT); 10.96.0.1: the kubernetes Service a
+      // real node's pods use. The server still listens on 127.0.0.1 only.
+      'subjectAltName=IP:127.0.0.1,IP:10.0.2.100,IP:10.96.0.1,DNS:localhost,DNS:kubernetes.default.svc\n',
   );
-  issue(
-    dir,
-    'admin',
-    '/O=system:masters/CN=vhosttrace-admin',
-    'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n',
-  );
+  issueClientCert(dir, 'admin', '/O=system:masters/CN=vhosttrace-admin');
   const sa = generateKeyPairSync('rsa', { modulusLength: 2048 });
   writeFileSync(join(dir, 'sa.pub'), sa.publicKey.export({ type: 'spki', format: 'pem' }));
   writeFileSync(join(dir, 'sa.key'), sa.privateKey.export({ type: 'pkcs8', format: 'pem' }));

@@ -1,7 +1,7 @@
 // The whole node side for real: the agent (node dist/agent/main.js) runs the real loader
 // (bpf/.output/vhost-hist --json --pin) inside a Debian guest with the patched vhost_net, and
 // reports to a real kube-apiserver on the host, which the guest reaches over qemu's user-mode
-// network (kernel/testbed/run --net user: 10.0.2.2 is the host's loopback). The traffic driver's
+// network (kernel/testbed/run --net user --forward PORT: 10.0.2.100:PORT is the host's loopback). The traffic driver's
 // vhost worker belongs to no pod, so a ClusterVhostTrace shows its runs as unattributed; the
 // report's histograms must equal the ground truth exactly: the driver's runs (as batching
 // implies them) plus the empty runs the trace buffer saw, with sums equal to the frames and
@@ -86,11 +86,12 @@ interface Guest {
   log: () => string;
 }
 
-function startGuest(kernel: Kernel, script: string, dir: string): Guest {
+function startGuest(kernel: Kernel, script: string, dir: string, apiPort: string): Guest {
   const outDir = join(dir, 'out');
   const scriptPath = join(dir, 'guest.sh');
   writeFileSync(scriptPath, `set -euo pipefail\n${script}`, { mode: 0o755 });
-  const child = spawn(RUN, ['--kernel', kernel, '--net', 'user', '--script', scriptPath, '--out', outDir, '--timeout', '900'], {
+  const args = ['--kernel', kernel, '--net', 'user', '--forward', apiPort, '--script', scriptPath, '--out', outDir, '--timeout', '900'];
+  const child = spawn(RUN, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let log = '';
@@ -195,11 +196,11 @@ describe.each(KERNELS_HERE)('the agent in a Debian %s guest', (kernel) => {
       apiVersion: 'v1', kind: 'Node', metadata: { name: node, labels: { 'kubevirt.io/schedulable': 'true' } },
     });
     if (created.status !== 201) throw new Error(`node: ${JSON.stringify(created.body)}`);
-    // The guest's view of the API server: qemu's alias of the host's loopback, same port.
+    // The guest's view of the API server: qemu's forward to the host's loopback, same port.
     const port = new URL(cp.server).port;
     const kubeconfig = join(dir, 'kubeconfig-guest');
-    writeFileSync(kubeconfig, kubeconfigYaml(`https://10.0.2.2:${port}`, cp.pki));
-    g = startGuest(kernel, guestScript(node, kubeconfig), dir);
+    writeFileSync(kubeconfig, kubeconfigYaml(`https://10.0.2.100:${port}`, cp.pki));
+    g = startGuest(kernel, guestScript(node, kubeconfig), dir, port);
     const path = `/apis/vhosttrace.io/v1alpha1/namespaces/${NS}/vhosttracereports/cluster.${TRACE}.${node}`;
     const get = async () => {
       const r = await c.request<VhostTraceReport>('GET', path);
