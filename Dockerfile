@@ -1,6 +1,7 @@
-# One image runs the operator and the agent (DESIGN.md). Two build stages: the BPF objects and
-# loader (bpf/Makefile, the same build CI runs), and the TypeScript; the final stage holds only
-# what runs. Not built in CI: these machines have no Docker engine.
+# One image runs the operator and the agent (README.md, "In a cluster"). Two build stages: the
+# BPF objects and loader (bpf/Makefile, the same build CI runs), and the TypeScript; the final
+# stage holds only what runs. `docker build .` builds it; without a Docker engine or registry,
+# test/image/build builds this same file with buildah (docs/image.md).
 FROM debian:bookworm AS bpf
 RUN apt-get update && apt-get install -y --no-install-recommends \
       clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev make gcc pkg-config \
