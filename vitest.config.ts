@@ -1,6 +1,6 @@
 import { defineConfig } from 'vitest/config';
 
-// Five projects, one per kind of real part a test needs. `npm test` runs them all.
+// Six projects, one per kind of real part a test needs. `npm test` runs them all.
 export default defineConfig({
   test: {
     projects: [
@@ -33,6 +33,17 @@ export default defineConfig({
         test: {
           name: 'kernel',
           include: ['test/kernel/**/*.test.ts'],
+          globalSetup: ['test/kernel/global-setup.ts'],
+          testTimeout: 900_000,
+          hookTimeout: 1_800_000,
+          fileParallelism: false,
+        },
+      },
+      // The product as users run it: its image, helm, a real kubelet in a kernel test bed guest.
+      {
+        test: {
+          name: 'node',
+          include: ['test/node/**/*.test.ts'],
           globalSetup: ['test/kernel/global-setup.ts'],
           testTimeout: 900_000,
           hookTimeout: 1_800_000,

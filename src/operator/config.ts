@@ -35,9 +35,10 @@ export interface AgentConfig {
   /** Port of the agent's /metrics, /healthz, /readyz. Default 9090. */
   port: number;
   /**
-   * The container's seccomp profile. Default "RuntimeDefault": containerd >= 1.7 and CRI-O
-   * allow bpf() and perf_event_open() to a process holding CAP_BPF/CAP_PERFMON; set
-   * "Unconfined" only for older runtimes whose default profile refuses them.
+   * The container's seccomp profile. Default "RuntimeDefault": containerd >= 1.6.9 and CRI-O
+   * allow bpf() and perf_event_open() to a process holding CAP_BPF/CAP_PERFMON (test/node runs
+   * it on containerd 1.6.20); set "Unconfined" only for a runtime whose default profile refuses
+   * them.
    */
   seccompProfile: 'RuntimeDefault' | 'Unconfined';
   /** Extra labels on the agent pods. Default none. */

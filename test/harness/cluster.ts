@@ -73,11 +73,30 @@ function kwokStages(): string {
     .join('\n');
 }
 
-export async function startCluster(opts: { extras?: Extra[]; log?: (l: string) => void } = {}): Promise<Cluster> {
+/** The controllers the operator's tests need; a real node's pods need a few more (test/node). */
+export const CONTROLLERS = [
+  'daemonset-controller',
+  'garbage-collector-controller',
+  'namespace-controller',
+  'serviceaccount-controller',
+  'serviceaccount-token-controller',
+  'validatingadmissionpolicy-status-controller',
+];
+
+export interface ClusterOptions {
+  extras?: Extra[];
+  log?: (l: string) => void;
+  /** Extra kube-apiserver flags (startControlPlane). */
+  apiServerFlags?: string[];
+  /** kube-controller-manager's --controllers (default CONTROLLERS). */
+  controllers?: string[];
+}
+
+export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> {
   const log = opts.log ?? (() => {});
   const extras = opts.extras ?? [];
   const bins = extras.length ? await testBinaries(extras, log) : {};
-  const cp = await startControlPlane({ log });
+  const cp = await startControlPlane({ log, apiServerFlags: opts.apiServerFlags });
   const client = new TestClient(cp.kubeconfig);
   await installCRDs(client);
   const args: Record<Extra, string[]> = {
@@ -88,7 +107,7 @@ export async function startCluster(opts: { extras?: Extra[]; log?: (l: string) =
       '--leader-elect=false',
       // What the tests need: DaemonSet pods, owner-reference clean-up, namespaces, and the
       // service-account controllers, and the admission policies' type checking.
-      '--controllers=daemonset-controller,garbage-collector-controller,namespace-controller,serviceaccount-controller,serviceaccount-token-controller,validatingadmissionpolicy-status-controller',
+      `--controllers=${(opts.controllers ?? CONTROLLERS).join(',')}`,
       `--service-account-private-key-file=${cp.pki.saPrivateKey}`,
       `--root-ca-file=${cp.pki.caCert}`,
       '--concurrent-gc-syncs=5',

@@ -132,7 +132,8 @@ function get(url: string, tls?: { ca: Buffer; cert: Buffer; key: Buffer }): Prom
   });
 }
 
-export function kubeconfigYaml(server: string, pki: Pki): string {
+/** A kubeconfig for server with the admin credential, or with another client certificate. */
+export function kubeconfigYaml(server: string, pki: Pki, user: { cert: string; key: string } = { cert: pki.adminCert, key: pki.adminKey }): string {
   const b64 = (f: string) => readFileSync(f).toString('base64');
   return `apiVersion: v1
 kind: Config
@@ -144,8 +145,8 @@ clusters:
 users:
 - name: admin
   user:
-    client-certificate-data: ${b64(pki.adminCert)}
-    client-key-data: ${b64(pki.adminKey)}
+    client-certificate-data: ${b64(user.cert)}
+    client-key-data: ${b64(user.key)}
 contexts:
 - name: vhosttrace-test
   context: {cluster: vhosttrace-test, user: admin, namespace: default}
@@ -191,6 +192,9 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     '--service-cluster-ip-range=10.96.0.0/24', // a setting; nothing is routed there
     '--authorization-mode=RBAC',
     '--allow-privileged=true',
+    // How the API server proves itself to a kubelet (logs, exec); only real test nodes have one.
+    `--kubelet-client-certificate=${pki.adminCert}`,
+    `--kubelet-client-key=${pki.adminKey}`,
     ...(opts.apiServerFlags ?? []),
   ], join(dir, 'kube-apiserver.log'));
 

@@ -16,11 +16,13 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fromValues } from '../../src/api/histogram.js';
 import type { VhostTraceReport } from '../../src/api/v1alpha1.js';
 import { kubeconfigYaml, startControlPlane, type ControlPlane } from '../harness/controlplane.js';
 import { installCRDs, TestClient } from '../harness/kube.js';
-import { bufferBytes, busyRuns, expectedRuns, parseTrace, type DriverReport, type RunEvent, type Workload } from './ground-truth.js';
+import {
+  bufferBytes, busyRuns, driverArgs, driverTruth, expectedRuns, histogramsOf, parseTrace,
+  type Direction as Dir, type DriverReport, type RunEvent, type Workload,
+} from './ground-truth.js';
 import type { Kernel } from './testbed.js';
 
 const REPO = resolve(import.meta.dirname, '../..');
@@ -36,12 +38,6 @@ const WORKLOADS: Workload[] = [
   { name: 'tx-byte-weight', direction: 'tx', frames: 150, batch: 150, sizes: [9014] },
   { name: 'rx-starved-mixed', direction: 'rx', frames: 100, batch: 50, post: 16, sizes: [64, 1514, 9014] },
 ];
-
-function driverArgs(w: Workload): string {
-  const ring = w.ring ? ` --ring ${w.ring}` : '';
-  const post = w.post ? ` --post ${w.post}` : '';
-  return `--${w.direction} --frames ${w.frames} --batch ${w.batch} --sizes ${w.sizes.join(',')}${ring}${post}`;
-}
 
 /** The guest's part. Waits are bounded so a host that never answers cannot hang the guest. */
 function guestScript(node: string, kubeconfig: string): string {
@@ -128,32 +124,6 @@ async function until<T>(g: Guest, what: string, get: () => Promise<T | undefined
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}\n${guestTrouble(g)}`);
     await new Promise((r) => setTimeout(r, 500));
   }
-}
-
-type Dir = 'rx' | 'tx';
-interface Expected {
-  packets: ReturnType<typeof fromValues>;
-  bytes: ReturnType<typeof fromValues>;
-}
-
-/** Histograms of packets and bytes per run, by direction, of the given runs. */
-function histogramsOf(runs: RunEvent[]): Partial<Record<Dir, Expected>> {
-  const out: Partial<Record<Dir, Expected>> = {};
-  for (const d of ['rx', 'tx'] as const) {
-    const mine = runs.filter((r) => r.direction === d);
-    if (mine.length) out[d] = { packets: fromValues(mine.map((r) => r.packets)), bytes: fromValues(mine.map((r) => r.bytes)) };
-  }
-  return out;
-}
-
-/**
- * The driver's ground truth: the runs batching implies for each workload, in order, plus the
- * runs that moved nothing (`emptyRuns` per direction, which only the trace buffer can count).
- */
-function driverTruth(reports: DriverReport[], emptyRuns: Record<Dir, number>): RunEvent[] {
-  const runs = WORKLOADS.flatMap((w, i) => expectedRuns(w, reports[i]!.vnet_hdr_len));
-  for (const d of ['rx', 'tx'] as const) for (let i = 0; i < emptyRuns[d]; i++) runs.push({ direction: d, packets: 0, bytes: 0 });
-  return runs;
 }
 
 let cp: ControlPlane;
@@ -260,7 +230,7 @@ describe.each(KERNELS_HERE)('the agent in a Debian %s guest', (kernel) => {
 
   it("the report's totals equal the driver's ground truth exactly, all of it unattributed", () => {
     const empty = { rx: traced.filter((e) => e.direction === 'rx' && e.packets === 0).length, tx: traced.filter((e) => e.direction === 'tx' && e.packets === 0).length };
-    const truth = histogramsOf(driverTruth(drivers, empty));
+    const truth = histogramsOf(driverTruth(WORKLOADS, drivers, empty));
     // The same histograms from the trace buffer's runs, one by one.
     expect(histogramsOf(traced)).toEqual(truth);
     expect(report.status!.total).toEqual(truth);
@@ -280,10 +250,10 @@ describe.each(KERNELS_HERE)('the agent in a Debian %s guest', (kernel) => {
 
   it('one frame missing from a report would fail the comparison', () => {
     const empty = { rx: 0, tx: 0 };
-    const truth = histogramsOf(driverTruth(drivers, empty));
+    const truth = histogramsOf(driverTruth(WORKLOADS, drivers, empty));
     // The first run loses its first frame (64 bytes and the header).
     const lost = bufferBytes(WORKLOADS[0]!, 0, drivers[0]!.vnet_hdr_len);
-    const short = driverTruth(drivers, empty).map((r, i) => (i === 0 ? { ...r, packets: r.packets - 1, bytes: r.bytes - lost } : r));
+    const short = driverTruth(WORKLOADS, drivers, empty).map((r, i) => (i === 0 ? { ...r, packets: r.packets - 1, bytes: r.bytes - lost } : r));
     expect(histogramsOf(short)).not.toEqual(truth);
   });
 });

@@ -1,6 +1,8 @@
 // What the trace buffer should hold for a workload the traffic driver moved, and what it does
 // hold. Pure: no files, no processes.
 
+import { fromValues } from '../../src/api/histogram.js';
+
 /** vhost-net ends a handler run once it has moved this many packets or bytes (drivers/vhost/net.c). */
 export const VHOST_NET_PKT_WEIGHT = 256;
 export const VHOST_NET_WEIGHT = 0x80000;
@@ -192,4 +194,36 @@ export function compare(w: Workload, report: DriverReport, trace: ParsedTrace): 
     problems.push(`${other} events count ${otherSide.packets} packets during a ${w.direction} workload`);
   }
   return problems;
+}
+
+/** vhost-traffic's command line for a workload. */
+export function driverArgs(w: Workload): string {
+  const ring = w.ring ? ` --ring ${w.ring}` : '';
+  const post = w.post ? ` --post ${w.post}` : '';
+  return `--${w.direction} --frames ${w.frames} --batch ${w.batch} --sizes ${w.sizes.join(',')}${ring}${post}`;
+}
+
+export interface RunHistograms {
+  packets: ReturnType<typeof fromValues>;
+  bytes: ReturnType<typeof fromValues>;
+}
+
+/** Histograms of packets and bytes per run, by direction, of the given runs. */
+export function histogramsOf(runs: RunEvent[]): Partial<Record<Direction, RunHistograms>> {
+  const out: Partial<Record<Direction, RunHistograms>> = {};
+  for (const d of ['rx', 'tx'] as const) {
+    const mine = runs.filter((r) => r.direction === d);
+    if (mine.length) out[d] = { packets: fromValues(mine.map((r) => r.packets)), bytes: fromValues(mine.map((r) => r.bytes)) };
+  }
+  return out;
+}
+
+/**
+ * The driver's ground truth: the runs batching implies for each workload, in order, plus the
+ * runs that moved nothing (`emptyRuns` per direction, which only the trace buffer can count).
+ */
+export function driverTruth(workloads: Workload[], reports: DriverReport[], emptyRuns: Record<Direction, number>): RunEvent[] {
+  const runs = workloads.flatMap((w, i) => expectedRuns(w, reports[i]!.vnet_hdr_len));
+  for (const d of ['rx', 'tx'] as const) for (let i = 0; i < emptyRuns[d]; i++) runs.push({ direction: d, packets: 0, bytes: 0 });
+  return runs;
 }

@@ -1,0 +1,253 @@
+// A real Kubernetes node for tests: a kernel test bed guest running containerd, a kubelet and a
+// kube-proxy (test/node/guest-node), joined to a control plane on the host's loopback. The
+// guest's only way out is qemu's forward of 10.0.2.100:PORT to the API server's port.
+import { spawn } from 'node:child_process';
+import { createServer, type Server } from 'node:http';
+import { connect, type AddressInfo, type Socket } from 'node:net';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CONTROLLERS, eventually, type Cluster } from '../harness/cluster.js';
+import { freePort, kubeconfigYaml, testBinaries } from '../harness/controlplane.js';
+import { issueClientCert } from '../harness/pki.js';
+import type { Kernel } from '../kernel/testbed.js';
+
+const REPO = resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
+const RUN = join(REPO, 'kernel/testbed/run');
+const GUEST_NODE = join(REPO, 'test/node/guest-node');
+
+/** Where the guest reaches the host: qemu forwards 10.0.2.100:PORT to 127.0.0.1:PORT. */
+export const HOST_FROM_GUEST = '10.0.2.100';
+export const POD_CIDR = '10.244.0.0/24';
+/** The guest's own address on qemu's user-mode network. */
+export const GUEST_IP = '10.0.2.15';
+
+/**
+ * The API server's way to its nodes (logs, exec, port-forward, proxy): an HTTP CONNECT proxy on
+ * loopback, its egress selector for the "cluster" network. It knows each real node's kubelet by
+ * the node's name and addresses and hands the connection to qemu's --expose of that port; every
+ * other target is refused, so nothing the API server dials for a node or pod can leave this
+ * machine (a node address like 10.0.2.15 exists nowhere here).
+ */
+export class NodeEgress {
+  private readonly kubelets = new Map<string, number>();
+  private server?: Server;
+  port = 0;
+
+  async start(dir: string): Promise<string[]> {
+    this.server = createServer((_req, res) => res.writeHead(405).end());
+    this.server.on('connect', (req, client: Socket, head: Buffer) => {
+      const local = this.kubelets.get(req.url ?? '');
+      if (local === undefined) {
+        client.end(`HTTP/1.1 403 Forbidden\r\n\r\nvhosttrace test: no route to ${req.url}\n`);
+        return;
+      }
+      const up = connect(local, '127.0.0.1', () => {
+        client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+        if (head.length) up.write(head);
+        up.pipe(client);
+        client.pipe(up);
+      });
+      up.on('error', () => client.destroy());
+      client.on('error', () => up.destroy());
+    });
+    await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', r));
+    this.port = (this.server.address() as AddressInfo).port;
+    const file = join(dir, 'egress.yaml');
+    writeFileSync(
+      file,
+      `apiVersion: apiserver.k8s.io/v1beta1
+kind: EgressSelectorConfiguration
+egressSelections:
+- name: cluster
+  connection:
+    proxyProtocol: HTTPConnect
+    transport:
+      tcp:
+        url: http://127.0.0.1:${this.port}
+`,
+    );
+    return [`--egress-selector-config-file=${file}`];
+  }
+
+  /** Routes name:port and address:port of a node's kubelet to the host port qemu exposes it on. */
+  add(targets: string[], kubeletPort: number, hostPort: number): void {
+    for (const t of targets) this.kubelets.set(`${t}:${kubeletPort}`, hostPort);
+  }
+
+  stop(): void {
+    this.server?.close();
+  }
+}
+
+/** What the control plane needs for a real node: its Service endpoint reachable from the guest. */
+export async function nodeClusterOptions(egress: NodeEgress) {
+  return {
+    apiServerFlags: [
+      `--advertise-address=${HOST_FROM_GUEST}`,
+      '--authorization-mode=Node', // added to the harness's RBAC (a list flag)
+      '--enable-admission-plugins=NodeRestriction',
+      ...(await egress.start(mkdtempSync(join(tmpdir(), 'vhosttrace-egress-')))),
+    ],
+    controllers: [
+      ...CONTROLLERS,
+      'root-ca-certificate-publisher-controller', // kube-root-ca.crt, which projected token volumes need
+      'deployment-controller',
+      'replicaset-controller',
+      'node-lifecycle-controller', // lifts the not-ready taint once the kubelet says Ready
+    ],
+  };
+}
+
+export interface NodeOptions {
+  cluster: Cluster;
+  /** The API server's egress proxy (nodeClusterOptions); the node's kubelet is added to it. */
+  egress: NodeEgress;
+  kernel: Kernel;
+  name: string;
+  /** OCI archives to import into containerd before the kubelet starts. */
+  images: string[];
+  labels?: Record<string, string>;
+  unpatched?: boolean;
+  log?: (line: string) => void;
+  timeoutSeconds?: number;
+}
+
+export interface RealNode {
+  name: string;
+  /** The run's output directory: console.log, node/logs/ (containerd, kubelet, kube-proxy). */
+  outDir: string;
+  /** Runs a bash script in the guest (as root, in the chroot the node runs in). */
+  exec(script: string, timeoutMs?: number): Promise<{ code: number; out: string }>;
+  /** The tail of one of the node's logs, for failure messages. */
+  logTail(name: 'kubelet' | 'containerd' | 'kube-proxy' | 'images', lines?: number): string;
+  stop(): Promise<number>;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function startNode(opts: NodeOptions): Promise<RealNode> {
+  const log = opts.log ?? (() => {});
+  const bins = await testBinaries(['kubelet', 'kube-proxy'], log);
+  const { cp } = opts.cluster;
+  const port = new URL(cp.server).port;
+  const server = `https://${HOST_FROM_GUEST}:${port}`;
+  const dir = mkdtempSync(join(tmpdir(), `vhosttrace-node-${opts.name}-`));
+  const outDir = join(dir, 'out');
+  const nodeDir = join(outDir, 'node');
+  mkdirSync(nodeDir, { recursive: true });
+
+  const kubelet = issueClientCert(cp.dir, `kubelet-${opts.name}`, `/O=system:nodes/CN=system:node:${opts.name}`);
+  const proxy = issueClientCert(cp.dir, 'kube-proxy', '/CN=system:kube-proxy');
+  writeFileSync(join(nodeDir, 'kubelet.kubeconfig'), kubeconfigYaml(server, cp.pki, kubelet));
+  writeFileSync(join(nodeDir, 'kube-proxy.kubeconfig'), kubeconfigYaml(server, cp.pki, proxy));
+  writeFileSync(join(nodeDir, 'ca.crt'), readFileSync(cp.pki.caCert));
+  // The kubelet listens on a port free on the host too, which qemu exposes there for the egress proxy.
+  const kubeletPort = await freePort();
+  opts.egress.add([opts.name, GUEST_IP], kubeletPort, kubeletPort);
+  const labels = Object.entries(opts.labels ?? {}).map(([k, v]) => `${k}=${v}`).join(',');
+  writeFileSync(
+    join(nodeDir, 'env'),
+    [
+      `NODE_NAME=${opts.name}`,
+      `API_SERVER=${server}`,
+      `POD_CIDR=${POD_CIDR}`,
+      'CLUSTER_CIDR=10.244.0.0/16',
+      `KUBELET=${bins.kubelet}`,
+      `KUBE_PROXY=${bins['kube-proxy']}`,
+      `IMAGES='${opts.images.join(' ')}'`,
+      `KUBELET_PORT=${kubeletPort}`,
+      `NODE_LABELS='${labels}'`,
+    ].join('\n') + '\n',
+  );
+
+  const args = ['--kernel', opts.kernel, '--net', 'user', '--forward', port, '--expose', String(kubeletPort), '--smp', '2', '--mem', '3072'];
+  if (opts.unpatched) args.push('--unpatched');
+  args.push('--script', GUEST_NODE, '--out', outDir, '--timeout', String(opts.timeoutSeconds ?? 1800));
+  const started = Date.now();
+  log(`node ${opts.name}: booting Debian ${opts.kernel} (output in ${outDir})`);
+  const child = spawn(RUN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let runLog = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => {
+    runLog += d;
+    for (const line of d.split('\n')) if (line.startsWith('node: ')) log(`node ${opts.name}: ${line.slice(6)}`);
+  });
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (runLog += d));
+  let exitCode: number | undefined;
+  const exited = new Promise<number>((r) => child.on('close', (c) => r((exitCode = c ?? -1))));
+
+  const tail = (name: string, lines = 30) => {
+    const f = join(nodeDir, 'logs', `${name}.log`);
+    return existsSync(f) ? readFileSync(f, 'utf8').split('\n').slice(-lines).join('\n') : `(no ${name}.log)`;
+  };
+  const failure = (what: string) => {
+    const failed = existsSync(join(nodeDir, 'failed')) ? readFileSync(join(nodeDir, 'failed'), 'utf8') : '';
+    return new Error(
+      `node ${opts.name}: ${what}${failed ? `: ${failed}` : ''}\n--- test bed ---\n${runLog.slice(-3000)}` +
+        `\n--- kubelet ---\n${tail('kubelet')}\n--- containerd ---\n${tail('containerd', 15)}`,
+    );
+  };
+
+  let seq = 0;
+  const node: RealNode = {
+    name: opts.name,
+    outDir,
+    async exec(script, timeoutMs = 120_000) {
+      const n = seq++;
+      const base = join(nodeDir, 'cmd', String(n));
+      writeFileSync(`${base}.sh.tmp`, `set -euo pipefail\n${script}`);
+      // The guest polls for N.sh: make it appear whole.
+      renameSync(`${base}.sh.tmp`, `${base}.sh`);
+      const deadline = Date.now() + timeoutMs;
+      while (!existsSync(`${base}.rc`)) {
+        if (exitCode !== undefined) throw failure(`the guest ended while running command ${n}`);
+        if (Date.now() > deadline) throw new Error(`node ${opts.name}: command ${n} did not finish in ${timeoutMs} ms`);
+        await sleep(100);
+      }
+      return { code: Number(readFileSync(`${base}.rc`, 'utf8')), out: readFileSync(`${base}.out`, 'utf8') };
+    },
+    logTail: tail,
+    async stop() {
+      writeFileSync(join(nodeDir, 'stop'), '');
+      const t = setTimeout(() => child.kill('SIGTERM'), 60_000);
+      const code = await exited;
+      clearTimeout(t);
+      return code;
+    },
+  };
+
+  try {
+    await eventually(
+      async () => {
+        if (exitCode !== undefined || existsSync(join(nodeDir, 'failed'))) throw failure('the node did not come up');
+        return existsSync(join(nodeDir, 'ready'));
+      },
+      900_000,
+      `node ${opts.name}: containerd, kubelet and kube-proxy started`,
+      500,
+    ).catch((e: Error) => {
+      if (e.message.includes('did not come up')) throw e;
+      throw failure(e.message);
+    });
+    log(`node ${opts.name}: services started after ${((Date.now() - started) / 1000).toFixed(0)} s`);
+    await eventually(
+      async () => {
+        if (exitCode !== undefined) throw failure('the guest ended');
+        const r = await opts.cluster.client.request('GET', `/api/v1/nodes/${opts.name}`);
+        const ready = r.body?.status?.conditions?.find((c: { type: string }) => c.type === 'Ready');
+        return ready?.status === 'True';
+      },
+      600_000,
+      `node ${opts.name} Ready`,
+      1000,
+    ).catch((e: Error) => {
+      throw failure(e.message);
+    });
+    log(`node ${opts.name}: Ready after ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  } catch (e) {
+    await node.stop().catch(() => {});
+    throw e;
+  }
+  return node;
+}
