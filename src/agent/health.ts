@@ -29,7 +29,12 @@ function explainExit(code: number, facts: KernelFacts): { reason: string; hint: 
     case 4:
       return { reason: 'BTFMissing', hint: 'the kernel has no BTF at /sys/kernel/btf/vmlinux: run a kernel built with CONFIG_DEBUG_INFO_BTF=y' };
     case 5:
-      return { reason: 'PermissionDenied', hint: "bpf() was refused: the agent needs CAP_BPF and CAP_PERFMON, and a seccomp profile that allows bpf() and perf_event_open()" };
+      return {
+        reason: 'PermissionDenied',
+        hint: facts.missingCapabilities.length
+          ? `bpf() was refused: the agent's container lacks ${facts.missingCapabilities.join(' and ')}; add BPF and PERFMON to its securityContext capabilities (the chart's agent.capabilities)`
+          : "bpf() was refused although the agent holds CAP_BPF and CAP_PERFMON: its seccomp profile must allow bpf() and perf_event_open() (the chart's agent.seccompProfile)",
+      };
     case 6:
       return { reason: 'BPFFSMissing', hint: 'no bpf filesystem at /sys/fs/bpf: mount one on the host (mount -t bpf bpf /sys/fs/bpf) and mount it into the agent' };
     case 7:

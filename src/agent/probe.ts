@@ -12,6 +12,20 @@ export interface KernelFacts {
   btf: boolean;
   /** A bpf filesystem is mounted at the pin directory's parent. */
   bpffs: boolean;
+  /** Of the capabilities the loader needs (NEEDED_CAPABILITIES), those this process lacks. */
+  missingCapabilities: string[];
+}
+
+/** What the loader needs: CAP_BPF (load, maps, pins) and CAP_PERFMON (attach to tracepoints). */
+export const NEEDED_CAPABILITIES: Record<string, number> = { CAP_PERFMON: 38, CAP_BPF: 39 };
+
+/** The needed capabilities missing from /proc/self/status's CapEff (all of them if unreadable). */
+export function missingCapabilities(status: string): string[] {
+  const hex = /^CapEff:\s*([0-9a-f]+)$/m.exec(status)?.[1];
+  const eff = hex === undefined ? 0n : BigInt(`0x${hex}`);
+  return Object.entries(NEEDED_CAPABILITIES)
+    .filter(([, bit]) => (eff & (1n << BigInt(bit))) === 0n)
+    .map(([name]) => name);
 }
 
 export interface ProbePaths {
@@ -19,6 +33,7 @@ export interface ProbePaths {
   sys: string;
   bpffs: string;
   mountinfo: string;
+  status: string;
 }
 
 export const DEFAULT_PROBE_PATHS: ProbePaths = {
@@ -26,6 +41,7 @@ export const DEFAULT_PROBE_PATHS: ProbePaths = {
   sys: '/sys',
   bpffs: '/sys/fs/bpf',
   mountinfo: '/proc/self/mountinfo',
+  status: '/proc/self/status',
 };
 
 const exists = (p: string) => access(p).then(() => true, () => false);
@@ -40,12 +56,20 @@ export function bpffsMounted(mountinfo: string, at: string): boolean {
 
 export async function probeKernel(paths: ProbePaths = DEFAULT_PROBE_PATHS): Promise<KernelFacts> {
   const ev = (name: string) => join(paths.tracefs, 'events/vhost_net', name, 'format');
-  const [rx, tx, vhostNetLoaded, btf, mountinfo] = await Promise.all([
+  const [rx, tx, vhostNetLoaded, btf, mountinfo, status] = await Promise.all([
     exists(ev('vhost_net_rx_end')),
     exists(ev('vhost_net_tx_end')),
     exists(join(paths.sys, 'module/vhost_net')),
     exists(join(paths.sys, 'kernel/btf/vmlinux')),
     readFile(paths.mountinfo, 'utf8').catch(() => ''),
+    readFile(paths.status, 'utf8').catch(() => ''),
   ]);
-  return { kernel: release(), tracepoints: rx && tx, vhostNetLoaded, btf, bpffs: bpffsMounted(mountinfo, paths.bpffs) };
+  return {
+    kernel: release(),
+    tracepoints: rx && tx,
+    vhostNetLoaded,
+    btf,
+    bpffs: bpffsMounted(mountinfo, paths.bpffs),
+    missingCapabilities: missingCapabilities(status),
+  };
 }

@@ -41,6 +41,11 @@ export interface AgentConfig {
    * them.
    */
   seccompProfile: 'RuntimeDefault' | 'Unconfined';
+  /**
+   * Capabilities added after dropping ALL. Default ["BPF", "PERFMON"], the least the loader
+   * needs; without one, the node's report says PermissionDenied and names it.
+   */
+  capabilities: string[];
   /** Extra labels on the agent pods. Default none. */
   podLabels: Record<string, string>;
 }
@@ -89,6 +94,7 @@ export function defaultConfig(): OperatorConfig {
       priorityClassName: '',
       port: 9090,
       seccompProfile: 'RuntimeDefault',
+      capabilities: ['BPF', 'PERFMON'],
       podLabels: {},
     },
   };

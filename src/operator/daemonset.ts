@@ -128,7 +128,7 @@ export function desiredDaemonSet(traces: readonly Trace[], cfg: OperatorConfig, 
                   // BPF: load programs, create and pin maps. PERFMON: attach to tracepoints
                   // (raw_tp/tp_btf), read kernel memory by BTF, and let the verifier accept the
                   // stack-keyed slot cache, which stores a kernel address (docs/bpf.md).
-                  add: ['BPF', 'PERFMON'],
+                  add: a.capabilities,
                 },
                 seccompProfile: { type: a.seccompProfile },
               },

@@ -8,7 +8,8 @@ import { createServer, type Server } from 'node:net';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { VhostTraceReport } from '../../src/api/v1alpha1.js';
-import { eventually, startCluster, type Cluster } from '../harness/cluster.js';
+import { eventually, startCluster, tokenKubeconfig, writeReport, type Cluster } from '../harness/cluster.js';
+import { TestClient } from '../harness/kube.js';
 import { freePort, testBinaries } from '../harness/controlplane.js';
 import {
   busyRuns, driverArgs, driverTruth, expectedRuns, histogramsOf, parseTrace, type DriverReport, type RunEvent, type Workload,
@@ -90,6 +91,31 @@ describe.each(KERNELS_HERE)('a real node on Debian %s: the image, helm install, 
   const podsOf = async (selector: string) =>
     (await get<{ items: any[] }>(`/api/v1/namespaces/${NS}/pods?labelSelector=${encodeURIComponent(selector)}`)).items;
 
+  /** Moves the workloads with the traffic driver in the guest, with the trace buffer as a witness. */
+  const traffic = async (workloads: Workload[]) => {
+    const run = await node.exec(`
+T=/sys/kernel/tracing
+echo 8192 > $T/buffer_size_kb; echo 1 > $T/events/vhost_net/enable
+echo 0 > $T/tracing_on; echo > $T/trace; echo 1 > $T/tracing_on
+${workloads.map((w) => `vhost-traffic ${driverArgs(w)}`).join('\n')}
+sleep 1
+echo 0 > $T/tracing_on
+echo '--- trace'
+cat $T/trace`, 300_000);
+    expect(run.code, run.out).toBe(0);
+    const [json, trace = ''] = run.out.split('--- trace\n');
+    const reports = json!.trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as DriverReport);
+    expect(reports).toHaveLength(workloads.length);
+    const parsed = parseTrace(trace);
+    expect(parsed.inBuffer).toBe(parsed.written);
+    // Every run that moved something is one the batching implies, in order.
+    for (const dir of ['rx', 'tx'] as const) {
+      const want = workloads.flatMap((w, i) => (w.direction === dir ? expectedRuns(w, reports[i]!.vnet_hdr_len) : []));
+      expect(busyRuns(parsed.events, dir), dir).toEqual(want);
+    }
+    return { drivers: reports, traced: parsed.events };
+  };
+
   it('helm install runs the operator from the built image on the node', async () => {
     const r = helm(
       'install', 'vhosttrace', 'charts/vhosttrace', '--namespace', NS, '--create-namespace',
@@ -133,26 +159,9 @@ describe.each(KERNELS_HERE)('a real node on Debian %s: the image, helm install, 
   }, 1_200_000);
 
   it("traffic on the node is traced: the report's totals equal the driver's ground truth exactly", async () => {
-    const run = await node.exec(`
-T=/sys/kernel/tracing
-echo 8192 > $T/buffer_size_kb; echo 1 > $T/events/vhost_net/enable
-echo 0 > $T/tracing_on; echo > $T/trace; echo 1 > $T/tracing_on
-${WORKLOADS.map((w) => `vhost-traffic ${driverArgs(w)}`).join('\n')}
-sleep 1
-echo 0 > $T/tracing_on
-echo '--- trace'
-cat $T/trace`, 300_000);
-    expect(run.code, run.out).toBe(0);
-    const [json, trace = ''] = run.out.split('--- trace\n');
-    drivers = json!.trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as DriverReport);
-    expect(drivers).toHaveLength(WORKLOADS.length);
-    const parsed = parseTrace(trace);
-    expect(parsed.inBuffer).toBe(parsed.written);
-    traced = parsed.events;
-    for (const dir of ['rx', 'tx'] as const) {
-      const want = WORKLOADS.flatMap((w, i) => (w.direction === dir ? expectedRuns(w, drivers[i]!.vnet_hdr_len) : []));
-      expect(busyRuns(traced, dir), dir).toEqual(want);
-    }
+    const first = await traffic(WORKLOADS);
+    drivers = first.drivers;
+    traced = first.traced;
     const runs = (d: 'rx' | 'tx') => traced.filter((e) => e.direction === d).length;
     const path = `${API}/namespaces/${NS}/vhosttracereports/cluster.${TRACE}.${nodeName}`;
     report = await eventually(async () => {
@@ -171,6 +180,49 @@ cat $T/trace`, 300_000);
       expect(report!.status!.total![dir]!.bytes.sum, dir).toBe(moved.reduce((s, d) => s + d.bytes, 0));
     }
   }, 600_000);
+
+  it("the admission policy takes the token the kubelet projected into the agent pod: its node's report, no other", async () => {
+    // /var/run is a symlink to /run in the image; the kubelet's mount is resolved inside it.
+    const read = await node.exec(`cat /proc/$(pgrep -f 'dist/agent/main.js' | head -1)/root/run/secrets/kubernetes.io/serviceaccount/token`);
+    expect(read.code, read.out).toBe(0);
+    const agent = new TestClient(tokenKubeconfig(cluster.cp, 'agent-projected', read.out.trim()));
+    const who = await agent.request('POST', '/apis/authentication.k8s.io/v1/selfsubjectreviews', { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' });
+    expect(who.body.status.userInfo.username).toBe(`system:serviceaccount:${NS}:vhosttrace-agent`);
+    expect(who.body.status.userInfo.extra['authentication.kubernetes.io/node-name']).toEqual([nodeName]);
+    // The agent's own report was written with this token: it is there, by the agent's manager.
+    const own = await get(`${API}/namespaces/${NS}/vhosttracereports/cluster.${TRACE}.${nodeName}`);
+    expect(own.metadata.managedFields.map((f: { manager: string }) => f.manager)).toContain('vhosttrace-agent');
+    const trace = await get(`${API}/clustervhosttraces/${TRACE}`);
+    await expect(writeReport(agent, trace, 'another-node', { state: 'Reporting' }, NS)).rejects.toThrow(
+      new RegExp(`403.*the agent on node ${nodeName} may write only its own node's reports, not another-node's`),
+    );
+  }, 300_000);
+
+  it('the agent pod deleted mid-trace: its replacement continues the counts exactly', async () => {
+    const [old] = await podsOf('app.kubernetes.io/component=agent');
+    const del = await cluster.client.request('DELETE', `/api/v1/namespaces/${NS}/pods/${old.metadata.name}`);
+    expect(del.status).toBe(200);
+    await eventually(async () => {
+      const [p] = await podsOf('app.kubernetes.io/component=agent');
+      return p && p.metadata.name !== old.metadata.name && p.status.phase === 'Running' && p.status.containerStatuses?.[0]?.ready;
+    }, 600_000, 'a new agent pod Running and ready', 2000);
+    const path = `${API}/namespaces/${NS}/vhosttracereports/cluster.${TRACE}.${nodeName}`;
+    const since = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+    await eventually(async () => {
+      const r = await get<VhostTraceReport>(path);
+      return r?.status?.state === 'Reporting' && (r.status.observedTime ?? '') >= since;
+    }, 300_000, 'a report from the new agent', 2000);
+    // More traffic, traced by the new agent: the report must hold the old and the new runs.
+    const more = await traffic([WORKLOADS[0]!]);
+    traced = [...traced, ...more.traced];
+    const runs = (d: 'rx' | 'tx') => traced.filter((e) => e.direction === d).length;
+    const r = await eventually(async () => {
+      const x = await get<VhostTraceReport>(path);
+      const t = x?.status?.total;
+      return t?.rx?.packets.count === runs('rx') && t?.tx?.packets.count === runs('tx') ? x : undefined;
+    }, 120_000, 'a report holding the runs of both agents', 1000).catch(async () => get<VhostTraceReport>(path));
+    expect(r?.status?.total).toEqual(histogramsOf(traced));
+  }, 1_200_000);
 
   it('the network stays in the guest: a pod reaches the API server and nothing else on the host', async () => {
     // A listener on the host's loopback that no forward leads to: restrict=off would reach it.
@@ -209,10 +261,64 @@ cat $T/trace`, 300_000);
       expect(await phase('probe-host')).toBe('Failed');
       expect(await phase('probe-alias')).toBe('Failed');
       expect(reached).toBe(0);
+      // The API server reaches the kubelet only through the egress proxy (pod logs work) and a
+      // pod's own address not at all (the proxy subresource is refused there, not routed out).
+      const [op] = await podsOf('app.kubernetes.io/component=operator');
+      const logs = await cluster.client.request('GET', `/api/v1/namespaces/${NS}/pods/${op.metadata.name}/log?tailLines=3`);
+      expect(logs.status, JSON.stringify(logs.body)).toBe(200);
+      expect(String(logs.body)).toMatch(/"level":\d+/);
+      const proxied = await cluster.client.request('GET', `/api/v1/namespaces/${NS}/pods/${op.metadata.name}:8080/proxy/metrics`);
+      expect(proxied.status).not.toBe(200);
+      expect(egress.refused).toContain(`${op.status.podIP}:8080`);
     } finally {
       server.close();
     }
   }, 600_000);
+
+  it('helm upgrade with changed values rolls the operator out (log level, and one agent capability less)', async () => {
+    const [before] = await podsOf('app.kubernetes.io/component=operator');
+    const r = helm(
+      'upgrade', 'vhosttrace', 'charts/vhosttrace', '--namespace', NS, '--reuse-values',
+      '--set', 'operator.logLevel=debug', '--set', 'agent.capabilities={PERFMON}', '--wait', '--timeout', '10m',
+    );
+    expect(r.code, r.out).toBe(0);
+    const running = (await podsOf('app.kubernetes.io/component=operator')).filter(
+      (p) => p.status.phase === 'Running' && !p.metadata.deletionTimestamp,
+    );
+    expect(running).toHaveLength(1);
+    expect(running[0].metadata.name).not.toBe(before.metadata.name);
+    const env = running[0].spec.containers[0].env as { name: string; value?: string }[];
+    expect(env.find((e) => e.name === 'LOG_LEVEL')?.value).toBe('debug');
+  }, 900_000);
+
+  it("without CAP_BPF (the values override above) the trace's status names the node, PermissionDenied and CAP_BPF", async () => {
+    type NodeState = { name: string; state: string; reason?: string; message?: string };
+    let seen: NodeState | undefined;
+    const failing = await eventually(async () => {
+      const t = await get(`${API}/clustervhosttraces/${TRACE}`);
+      const n = (seen = (t?.status?.nodes as NodeState[] | undefined)?.find((x) => x.name === nodeName));
+      // ReportStale first, while the old agent is gone and the new one starts.
+      return n?.state === 'Failed' && n.reason === 'PermissionDenied' ? { n, t } : undefined;
+    }, 600_000, `${nodeName} Failed with PermissionDenied in the trace's status`, 2000).catch((e: Error) => {
+      throw new Error(`${e.message}; the node's last state: ${JSON.stringify(seen)}`);
+    });
+    expect(failing.n.reason).toBe('PermissionDenied');
+    expect(failing.n.message).toMatch(/the agent's container lacks CAP_BPF; add BPF and PERFMON/);
+    const ready = (failing.t.status.conditions as { type: string; reason: string; message: string }[]).find((c) => c.type === 'NodesReady');
+    expect(ready).toMatchObject({ reason: 'PermissionDenied' });
+    expect(ready?.message).toContain(nodeName);
+    const [agentPod] = await podsOf('app.kubernetes.io/component=agent');
+    expect(agentPod.spec.containers[0].securityContext.capabilities.add).toEqual(['PERFMON']);
+    // Back to the chart's default: the node reports again, with its counts.
+    const r = helm('upgrade', 'vhosttrace', 'charts/vhosttrace', '--namespace', NS, '--reuse-values', '--set', 'agent.capabilities={BPF,PERFMON}', '--wait', '--timeout', '10m');
+    expect(r.code, r.out).toBe(0);
+    const path = `${API}/namespaces/${NS}/vhosttracereports/cluster.${TRACE}.${nodeName}`;
+    const back = await eventually(async () => {
+      const x = await get<VhostTraceReport>(path);
+      return x?.status?.state === 'Reporting' ? x : undefined;
+    }, 600_000, 'the node Reporting again', 2000);
+    expect(back.status?.total).toEqual(histogramsOf(traced));
+  }, 1_500_000);
 
   it('helm uninstall after the trace is gone leaves only the CRDs: no agent pod, DaemonSet or pins', async () => {
     const del = await cluster.client.request('DELETE', `${API}/clustervhosttraces/${TRACE}`);

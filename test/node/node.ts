@@ -3,7 +3,7 @@
 // guest's only way out is qemu's forward of 10.0.2.100:PORT to the API server's port.
 import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
-import { connect, type AddressInfo, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -25,7 +25,7 @@ export const GUEST_IP = '10.0.2.15';
 
 /**
  * The API server's way to its nodes (logs, exec, port-forward, proxy): an HTTP CONNECT proxy on
- * loopback, its egress selector for the "cluster" network. It knows each real node's kubelet by
+ * a Unix socket, its egress selector for the "cluster" network (a TCP proxy would need mTLS). It knows each real node's kubelet by
  * the node's name and addresses and hands the connection to qemu's --expose of that port; every
  * other target is refused, so nothing the API server dials for a node or pod can leave this
  * machine (a node address like 10.0.2.15 exists nowhere here).
@@ -33,13 +33,15 @@ export const GUEST_IP = '10.0.2.15';
 export class NodeEgress {
   private readonly kubelets = new Map<string, number>();
   private server?: Server;
-  port = 0;
+  /** The targets refused so far, host:port as the API server asked for them. */
+  readonly refused: string[] = [];
 
   async start(dir: string): Promise<string[]> {
     this.server = createServer((_req, res) => res.writeHead(405).end());
     this.server.on('connect', (req, client: Socket, head: Buffer) => {
       const local = this.kubelets.get(req.url ?? '');
       if (local === undefined) {
+        this.refused.push(req.url ?? '');
         client.end(`HTTP/1.1 403 Forbidden\r\n\r\nvhosttrace test: no route to ${req.url}\n`);
         return;
       }
@@ -52,8 +54,8 @@ export class NodeEgress {
       up.on('error', () => client.destroy());
       client.on('error', () => up.destroy());
     });
-    await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', r));
-    this.port = (this.server.address() as AddressInfo).port;
+    const socket = join(dir, 'egress.sock');
+    await new Promise<void>((r) => this.server!.listen(socket, r));
     const file = join(dir, 'egress.yaml');
     writeFileSync(
       file,
@@ -64,8 +66,8 @@ egressSelections:
   connection:
     proxyProtocol: HTTPConnect
     transport:
-      tcp:
-        url: http://127.0.0.1:${this.port}
+      uds:
+        udsName: ${socket}
 `,
     );
     return [`--egress-selector-config-file=${file}`];
@@ -162,7 +164,12 @@ export async function startNode(opts: NodeOptions): Promise<RealNode> {
     ].join('\n') + '\n',
   );
 
-  const args = ['--kernel', opts.kernel, '--net', 'user', '--forward', port, '--expose', String(kubeletPort), '--smp', '2', '--mem', '3072'];
+  // Two vCPUs on one TCG thread: with multi-threaded TCG, a static key flipped while the other
+  // vCPU runs the patched code (the kubelet's first cpuset cgroup flips cpusets_enabled, read in
+  // get_page_from_freelist) can hit the patch's int3 after the kernel has retired it: an Oops
+  // seen on 6.12 (console.log: "Oops: int3" in get_page_from_freelist, then a panic).
+  const args = ['--kernel', opts.kernel, '--accel', 'tcg,thread=single', '--smp', '2', '--mem', '3072'];
+  args.push('--net', 'user', '--forward', port, '--expose', String(kubeletPort));
   if (opts.unpatched) args.push('--unpatched');
   args.push('--script', GUEST_NODE, '--out', outDir, '--timeout', String(opts.timeoutSeconds ?? 1800));
   const started = Date.now();
