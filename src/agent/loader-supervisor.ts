@@ -3,6 +3,7 @@
 // exits. Pinned maps and links keep counting while it is down, so a restart loses nothing.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
+import { PERMANENT_EXITS } from '../loader/exit-codes.js';
 import { parseSnapshotLine, type LoaderMode, type LoaderSnapshot } from '../loader/snapshot.js';
 
 interface Line {
@@ -46,9 +47,6 @@ function isBlank(line: Buffer): boolean {
   for (const b of line) if (b !== 0x20 && b !== 0x09 && b !== 0x0d && b !== 0x0b && b !== 0x0c) return false;
   return true;
 }
-
-/** Exit codes of vhost-hist that a restart will not fix (docs/bpf.md): no point hurrying. */
-export const PERMANENT_EXIT_CODES = new Set([3, 4, 5, 6, 7]);
 
 export class LoaderSupervisor extends EventEmitter<Events> {
   private child?: ChildProcess;
@@ -162,7 +160,7 @@ export class LoaderSupervisor extends EventEmitter<Events> {
       this.lastExit = exit;
       if (this.stopping) return;
       this.restarts++;
-      const permanent = code !== null && PERMANENT_EXIT_CODES.has(code);
+      const permanent = code !== null && PERMANENT_EXITS.has(code);
       const wait = permanent ? Math.max(this.delay, this.opts.backoffMaxMs ?? 30_000) : this.delay;
       this.delay = Math.min(this.delay * 2, this.opts.backoffMaxMs ?? 30_000);
       this.emit('exit', exit, wait);

@@ -1,19 +1,9 @@
 // Parser for `vhost-hist --probe`: one JSON line saying which attach mode this kernel allows,
-// or why none (bpf/vhost-hist.c: probe()). Pure. The agent reports it at start, so a node
-// without the tracepoints, BTF or permission shows up in the trace's status, not only in logs.
+// or why none (bpf/vhost-hist.c: probe()). Pure. Used by the loader's tests and by hand on a
+// node; the agent itself learns the same from the loader's exit code (src/agent/health.ts).
 import { LoaderParseError } from './snapshot.js';
 
-/** The loader's exit codes (docs/bpf.md), by name. */
-export const LOADER_EXIT = {
-  ok: 0,
-  error: 1,
-  usage: 2,
-  noTracepoint: 3,
-  noBtf: 4,
-  noPermission: 5,
-  noBpffs: 6,
-  pinMismatch: 7,
-} as const;
+export { LOADER_EXIT } from './exit-codes.js';
 
 export interface LoaderProbe {
   type: 'probe';
