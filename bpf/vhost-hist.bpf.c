@@ -128,9 +128,10 @@ static __always_inline __u32 vh_log2_low(__u32 byte)
 }
 
 /*
- * The slot of DESIGN.md: floor(log2(v)) for v >= 1, 0 for v == 0. BPF has no
- * count-leading-zeros; a table lookup after one or two well-predicted
- * branches is ~5 ns cheaper per event than a branch-free binary search.
+ * The slot of docs/bpf.md ("Histogram convention"): floor(log2(v)) for v >= 1,
+ * 0 for v == 0. BPF has no count-leading-zeros; a table lookup after one or
+ * two well-predicted branches is ~5 ns cheaper per event than a branch-free
+ * binary search.
  */
 static __always_inline __u32 vh_slot(__u32 v)
 {

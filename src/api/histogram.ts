@@ -1,6 +1,6 @@
 // Log2 histogram arithmetic shared by the agent, the operator and the CLI. Pure functions.
-// Slot convention (DESIGN.md, BCC's print_log2_hist): slot 0 holds 0..1, slot k holds
-// 2^k..2^(k+1)-1. Buckets are kept with trailing zeros trimmed.
+// Slot convention (docs/bpf.md, "Histogram convention"; BCC's print_log2_hist): slot 0 holds
+// 0..1, slot k holds 2^k..2^(k+1)-1. Buckets are kept with trailing zeros trimmed.
 import { MAX_SLOTS, type Histogram, type HistogramSummary, type RawHistogram } from './v1alpha1.js';
 
 /** The slot of a non-negative integer value. */

@@ -23,7 +23,7 @@ function testrun(args: string[], input: string): LoaderSnapshot {
   return parseSnapshotLine(r.stdout.trim());
 }
 
-/** vhosttrace's slot of an int tracepoint argument, read as u32 (DESIGN.md). */
+/** vhosttrace's slot of an int tracepoint argument, read as u32 (docs/bpf.md, "Histogram convention"). */
 function slotOf(v: number): number {
   const u = v >>> 0;
   return u <= 1 ? 0 : 31 - Math.clz32(u);
