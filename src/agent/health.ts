@@ -4,6 +4,7 @@ import type { Condition, TraceMode } from '../api/v1alpha1.js';
 import type { LoaderExit } from './loader-supervisor.js';
 import type { NodeHealth } from './report-status.js';
 import type { KernelFacts } from './probe.js';
+import { LOADER_EXIT } from '../loader/exit-codes.js';
 import type { LoaderMode } from '../loader/snapshot.js';
 
 export interface LoaderState {
@@ -16,28 +17,40 @@ export interface LoaderState {
   upSince?: Date;
 }
 
+/**
+ * Who refused bpf(): a missing capability (the agent reads its own CapEff), else the seccomp
+ * profile if one applies (the agent reads its own Seccomp mode), else neither: an LSM.
+ */
+function permissionHint(facts: KernelFacts): string {
+  if (facts.missingCapabilities.length) {
+    return `bpf() was refused: the agent's container lacks ${facts.missingCapabilities.join(' and ')}; add BPF and PERFMON to its securityContext capabilities (the chart's agent.capabilities)`;
+  }
+  if (facts.seccomp === 0) {
+    return 'bpf() was refused although the agent holds CAP_BPF and CAP_PERFMON and no seccomp profile applies: a security module (AppArmor, SELinux) or kernel lockdown refused it; see the node\'s audit log';
+  }
+  return "bpf() was refused although the agent holds CAP_BPF and CAP_PERFMON: its seccomp profile refuses bpf() or perf_event_open() (containerd's default allows them with those capabilities since 1.6.9); use a runtime that does, or the chart's agent.seccompProfile";
+}
+
 /** vhost-hist's exit codes (docs/bpf.md) as report reasons, with what to do about each. */
 function explainExit(code: number, facts: KernelFacts): { reason: string; hint: string } | undefined {
   switch (code) {
-    case 3:
+    case LOADER_EXIT.noTracepoint:
       return {
         reason: 'TracepointMissing',
         hint: facts.vhostNetLoaded
           ? 'vhost_net is loaded without the vhost_net_rx_end/tx_end tracepoints and stock-kernel mode is not possible here: install the vhosttrace vhost_net module (kernel/README.md)'
           : 'vhost_net is not loaded (no VM on this node uses vhost-net yet?): its tracepoints appear when the vhosttrace vhost_net module is loaded (kernel/README.md)',
       };
-    case 4:
+    case LOADER_EXIT.noBtf:
       return { reason: 'BTFMissing', hint: 'the kernel has no BTF at /sys/kernel/btf/vmlinux: run a kernel built with CONFIG_DEBUG_INFO_BTF=y' };
-    case 5:
+    case LOADER_EXIT.noPermission:
+      return { reason: 'PermissionDenied', hint: permissionHint(facts) };
+    case LOADER_EXIT.noBpffs:
       return {
-        reason: 'PermissionDenied',
-        hint: facts.missingCapabilities.length
-          ? `bpf() was refused: the agent's container lacks ${facts.missingCapabilities.join(' and ')}; add BPF and PERFMON to its securityContext capabilities (the chart's agent.capabilities)`
-          : "bpf() was refused although the agent holds CAP_BPF and CAP_PERFMON: its seccomp profile must allow bpf() and perf_event_open() (the chart's agent.seccompProfile)",
+        reason: 'BPFFSMissing',
+        hint: `the agent's /sys/fs/bpf is ${facts.bpffsType ? `${facts.bpffsType}, not a bpf filesystem` : 'not mounted'}: mount bpffs on the node (\`mount -t bpf bpf /sys/fs/bpf\`, shared: \`mount --make-shared /sys/fs/bpf\`; systemd does both at boot), then delete the agent pod`,
       };
-    case 6:
-      return { reason: 'BPFFSMissing', hint: 'no bpf filesystem at /sys/fs/bpf: mount one on the host (mount -t bpf bpf /sys/fs/bpf) and mount it into the agent' };
-    case 7:
+    case LOADER_EXIT.pinMismatch:
       return { reason: 'LoaderFailed', hint: 'pinned maps of another vhost-hist version are in /sys/fs/bpf/vhosttrace: run `vhost-hist --stop` on the node' };
     default:
       return undefined;

@@ -10,8 +10,10 @@ export interface KernelFacts {
   tracepoints: boolean;
   vhostNetLoaded: boolean;
   btf: boolean;
-  /** A bpf filesystem is mounted at the pin directory's parent. */
-  bpffs: boolean;
+  /** The filesystem at the pin directory's parent: 'bpf', or 'sysfs' when the node has none. */
+  bpffsType?: string;
+  /** /proc/self/status's Seccomp: 0 none, 1 strict, 2 filter (a profile applies). */
+  seccomp?: number;
   /** Of the capabilities the loader needs (NEEDED_CAPABILITIES), those this process lacks. */
   missingCapabilities: string[];
 }
@@ -46,12 +48,28 @@ export const DEFAULT_PROBE_PATHS: ProbePaths = {
 
 const exists = (p: string) => access(p).then(() => true, () => false);
 
-/** True if mountinfo lists a bpf filesystem mounted at `at`. */
-export function bpffsMounted(mountinfo: string, at: string): boolean {
-  return mountinfo.split('\n').some((line) => {
+/**
+ * The type of the filesystem that mountinfo says is mounted at `at`, or of the mount `at` is
+ * inside (the longest mount point above it), as a path lookup would find it.
+ */
+export function fsTypeAt(mountinfo: string, at: string): string | undefined {
+  let best: { point: string; type: string } | undefined;
+  for (const line of mountinfo.split('\n')) {
     const [pre, post] = line.split(' - ');
-    return pre?.split(' ')[4] === at && post?.split(' ')[0] === 'bpf';
-  });
+    const point = pre?.split(' ')[4];
+    const type = post?.split(' ')[0];
+    if (!point || !type) continue;
+    const inside = point === at || at.startsWith(point === '/' ? '/' : `${point}/`);
+    // Later lines are later mounts: on the same point they hide the earlier ones.
+    if (inside && (!best || point.length >= best.point.length)) best = { point, type };
+  }
+  return best?.type;
+}
+
+/** /proc/self/status's Seccomp mode, if it says. */
+export function seccompMode(status: string): number | undefined {
+  const m = /^Seccomp:\s*(\d+)$/m.exec(status);
+  return m ? Number(m[1]) : undefined;
 }
 
 export async function probeKernel(paths: ProbePaths = DEFAULT_PROBE_PATHS): Promise<KernelFacts> {
@@ -64,12 +82,15 @@ export async function probeKernel(paths: ProbePaths = DEFAULT_PROBE_PATHS): Prom
     readFile(paths.mountinfo, 'utf8').catch(() => ''),
     readFile(paths.status, 'utf8').catch(() => ''),
   ]);
+  const bpffsType = fsTypeAt(mountinfo, paths.bpffs);
+  const seccomp = seccompMode(status);
   return {
     kernel: release(),
     tracepoints: rx && tx,
     vhostNetLoaded,
     btf,
-    bpffs: bpffsMounted(mountinfo, paths.bpffs),
+    ...(bpffsType ? { bpffsType } : {}),
+    ...(seccomp !== undefined ? { seccomp } : {}),
     missingCapabilities: missingCapabilities(status),
   };
 }

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { nodeHealth } from '../../src/agent/health.js';
 import type { KernelFacts } from '../../src/agent/probe.js';
-import { bpffsMounted, missingCapabilities } from '../../src/agent/probe.js';
+import { fsTypeAt, missingCapabilities, seccompMode } from '../../src/agent/probe.js';
 
-const facts: KernelFacts = { kernel: '6.12.0-1-amd64', tracepoints: false, vhostNetLoaded: true, btf: true, bpffs: true, missingCapabilities: [] };
+const facts: KernelFacts = { kernel: '6.12.0-1-amd64', tracepoints: false, vhostNetLoaded: true, btf: true, bpffsType: 'bpf', missingCapabilities: [] };
 const t0 = new Date('2026-11-24T10:00:00Z');
 const now = new Date('2026-11-24T10:00:30Z');
 
@@ -29,8 +29,25 @@ describe('node health', () => {
     const h = nodeHealth({ ...facts, missingCapabilities: ['CAP_PERFMON'] }, { running: false, restarts: 1, lastExit }, now, 10_000, t0);
     expect(h).toMatchObject({ state: 'Failed', reason: 'PermissionDenied' });
     expect(h.message).toMatch(/Operation not permitted; bpf\(\) was refused: the agent's container lacks CAP_PERFMON; add BPF and PERFMON/);
-    const both = nodeHealth(facts, { running: false, restarts: 1, lastExit }, now, 10_000, t0);
-    expect(both.message).toMatch(/holds CAP_BPF and CAP_PERFMON: its seccomp profile must allow bpf\(\)/);
+    // Both capabilities held, in a seccomp filter: the profile refused it.
+    const filtered = nodeHealth({ ...facts, seccomp: 2 }, { running: false, restarts: 1, lastExit }, now, 10_000, t0);
+    expect(filtered.message).toMatch(/holds CAP_BPF and CAP_PERFMON: its seccomp profile refuses bpf\(\) or perf_event_open\(\) .*agent\.seccompProfile$/);
+    // No seccomp at all: neither capabilities nor seccomp, so a security module.
+    const lsm = nodeHealth({ ...facts, seccomp: 0 }, { running: false, restarts: 1, lastExit }, now, 10_000, t0);
+    expect(lsm.message).toMatch(/no seccomp profile applies: a security module \(AppArmor, SELinux\) or kernel lockdown refused it/);
+  });
+
+  it('exit code 6: BPFFSMissing says what the agent found at /sys/fs/bpf and what to run on the node', () => {
+    const lastExit = { code: 6, signal: null, stderr: 'vhost-hist: /sys/fs/bpf: not a bpf filesystem', at: now };
+    const h = nodeHealth({ ...facts, bpffsType: 'sysfs' }, { running: false, restarts: 1, lastExit }, now, 10_000, t0);
+    expect(h).toMatchObject({ state: 'Failed', reason: 'BPFFSMissing' });
+    expect(h.message).toMatch(/the agent's \/sys\/fs\/bpf is sysfs, not a bpf filesystem: mount bpffs on the node \(`mount -t bpf bpf \/sys\/fs\/bpf`, shared: `mount --make-shared \/sys\/fs\/bpf`/);
+  });
+
+  it('reads the seccomp mode from /proc/self/status', () => {
+    expect(seccompMode('Name:\tnode\nSeccomp:\t2\nSeccomp_filters:\t1\n')).toBe(2);
+    expect(seccompMode('Seccomp:\t0\n')).toBe(0);
+    expect(seccompMode('Name:\tnode\n')).toBeUndefined();
   });
 
   it('reads the needed capabilities from /proc/self/status', () => {
@@ -58,8 +75,18 @@ describe('node health', () => {
 describe('bpffs detection', () => {
   it('finds a bpf mount at the given point in mountinfo', () => {
     const mi = '30 25 0:26 / /sys/fs/bpf rw,nosuid,nodev,noexec,relatime shared:9 - bpf bpf rw,mode=700\n31 25 0:27 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n';
-    expect(bpffsMounted(mi, '/sys/fs/bpf')).toBe(true);
-    expect(bpffsMounted(mi, '/sys/fs/cgroup')).toBe(false);
-    expect(bpffsMounted('', '/sys/fs/bpf')).toBe(false);
+    expect(fsTypeAt(mi, '/sys/fs/bpf')).toBe('bpf');
+    expect(fsTypeAt(mi, '/sys/fs/cgroup')).not.toBe('bpf');
+    expect(fsTypeAt('', '/sys/fs/bpf')).toBeUndefined();
+  });
+
+  it('names what a path lookup finds there: the longest mount above it, the later of two on one point', () => {
+    // A node without bpffs: the agent's hostPath is a bind of sysfs's empty directory.
+    const sysfsOnly = '22 1 0:21 / /sys rw - sysfs sysfs rw\n40 22 0:21 /fs/bpf /sys/fs/bpf rw master:5 - sysfs sysfs rw\n';
+    expect(fsTypeAt(sysfsOnly, '/sys/fs/bpf')).toBe('sysfs');
+    expect(fsTypeAt('22 1 0:21 / /sys rw - sysfs sysfs rw\n', '/sys/fs/bpf')).toBe('sysfs');
+    expect(fsTypeAt('1 0 8:1 / / rw - ext4 /dev/vda rw\n', '/sys/fs/bpf')).toBe('ext4');
+    expect(fsTypeAt(`${sysfsOnly}41 40 0:30 / /sys/fs/bpf rw - bpf bpf rw\n`, '/sys/fs/bpf')).toBe('bpf');
+    expect(fsTypeAt('22 1 0:21 / /sys/fs/bpfx rw - bpf bpf rw\n', '/sys/fs/bpf')).toBeUndefined();
   });
 });
