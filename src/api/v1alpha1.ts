@@ -201,6 +201,7 @@ export const NODE_REASONS = [
   'PermissionDenied',
   'LoaderFailed',
   'ReportStale',
+  'AgentNotRunning',
 ] as const;
 
 export const nodeState = object(

@@ -1,5 +1,6 @@
 // What the operator watches: traces of both kinds, their reports (indexed by trace uid),
-// nodes, and its own DaemonSet. Informers (src/kube/informer.ts) keep each one current.
+// nodes, its own DaemonSet and that DaemonSet's pods. Informers (src/kube/informer.ts) keep
+// each one current.
 // Reports and nodes are cached trimmed to what the operator reads (the informers' transform),
 // so the caches stay small at 5,000 nodes x 50 VMs (docs/operator.md, Memory).
 import type { Logger } from 'pino';
@@ -7,9 +8,10 @@ import { LABELS, type Trace } from '../api/reports.js';
 import { API_VERSION, type ClusterVhostTrace, type VhostTrace, type VhostTraceReport } from '../api/v1alpha1.js';
 import type { KubeClient, KubeObject } from '../kube/client.js';
 import { Informer } from '../kube/informer.js';
+import { agentPodProblem, trimAgentPod, type AgentPod, type AgentProblem } from './agent-pods.js';
 import { compactReport, type CompactReport } from './compact.js';
 import type { OperatorConfig } from './config.js';
-import { MANAGED_BY } from './daemonset.js';
+import { AGENT_LABELS, MANAGED_BY } from './daemonset.js';
 import type { OperatorMetrics } from './metrics.js';
 
 /** An API type as the informer holds it. */
@@ -42,6 +44,8 @@ export interface CacheEvents {
   report(key: string, report: CompactReport): void;
   nodeLabels(): void;
   daemonSet(): void;
+  /** A node's agent pod started or stopped having a problem (agent-pods.ts). */
+  agentProblems(): void;
 }
 
 export class Caches {
@@ -50,8 +54,11 @@ export class Caches {
   readonly reports: Informer<Obj<VhostTraceReport>, CompactReport>;
   readonly nodes: Informer<Node>;
   readonly daemonSets: Informer<KubeObject>;
+  readonly agentPods: Informer<AgentPod & KubeObject>;
   /** trace uid -> report key -> report. */
   private readonly byUid = new Map<string, Map<string, CompactReport>>();
+  /** node name -> its agent pod's problem, if it has one. */
+  private readonly problems = new Map<string, AgentProblem>();
   /** node name -> labels, to tell label changes from heartbeats. */
   private readonly nodeLabels = new Map<string, string>();
   /** Mean serialized size of a report's status, over the reports seen (for the default interval). */
@@ -69,6 +76,10 @@ export class Caches {
     this.nodes = new Informer<Node>(client, '/api/v1/nodes', { transform: trimNode });
     this.daemonSets = new Informer<KubeObject>(client, `/apis/apps/v1/namespaces/${cfg.namespace}/daemonsets`, {
       labelSelector: Object.entries(MANAGED_BY).map(([k, v]) => `${k}=${v}`).join(','),
+    });
+    this.agentPods = new Informer<AgentPod & KubeObject>(client, `/api/v1/namespaces/${cfg.namespace}/pods`, {
+      labelSelector: Object.entries({ ...AGENT_LABELS, 'app.kubernetes.io/instance': cfg.agent.name }).map(([k, v]) => `${k}=${v}`).join(','),
+      transform: (p) => trimAgentPod(p) as AgentPod & KubeObject,
     });
 
     const onTrace = (_: string, t: Trace) => on.trace(traceKey(t.kind, t.metadata.namespace, t.metadata.name!));
@@ -102,6 +113,23 @@ export class Caches {
       on.nodeLabels();
     });
     this.daemonSets.on('change', () => on.daemonSet());
+    this.agentPods.on('change', (type, p) => {
+      // Traces are looked at again only when a node's problem appears, changes or goes, not
+      // at every readiness or restart-count change of a pod.
+      const node = p.spec?.nodeName;
+      if (!node) return;
+      const problem = type === 'DELETED' ? undefined : agentPodProblem(p);
+      const old = this.problems.get(node);
+      if (problem) {
+        if (old?.message === problem.message) return;
+        this.problems.set(node, problem);
+      } else {
+        // Only this pod's own problem goes (the node's next pod may come before the old one goes).
+        if (old?.pod !== p.metadata.name) return;
+        this.problems.delete(node);
+      }
+      on.agentProblems();
+    });
 
     const named: Array<[string, Informer<any>]> = [
       ['vhosttraces', this.traces],
@@ -109,6 +137,7 @@ export class Caches {
       ['vhosttracereports', this.reports],
       ['nodes', this.nodes],
       ['daemonsets', this.daemonSets],
+      ['pods', this.agentPods],
     ];
     for (const [resource, inf] of named) {
       for (const ev of ['list', 'gone', 'idle', 'reconnect'] as const) inf.on(ev, () => metrics.informerEvents.inc({ resource, event: ev }));
@@ -146,6 +175,11 @@ export class Caches {
 
   meanReportBytes(): number {
     return this.reportBytes.size ? this.reportBytesSum / this.reportBytes.size : 0;
+  }
+
+  /** node name -> why its agent pod is not running, for the nodes where it is not. */
+  agentProblems(): ReadonlyMap<string, AgentProblem> {
+    return this.problems;
   }
 
   allNodes(): Node[] {

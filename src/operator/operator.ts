@@ -40,9 +40,8 @@ export class Operator {
           this.reconciler.noteReport(key, r.status?.observedTime);
           this.queue.add(key);
         },
-        nodeLabels: () => {
-          for (const t of this.caches.allTraces()) this.queue.add(`${t.kind}/${t.metadata.namespace ?? ''}/${t.metadata.name}`);
-        },
+        nodeLabels: () => this.requeueTraces(),
+        agentProblems: () => this.requeueTraces(),
         daemonSet: () => this.queue.add(DAEMONSET_KEY),
       },
       this.metrics,
@@ -64,6 +63,10 @@ export class Operator {
     this.metrics.queueDepth.set(() => this.queue.length);
     this.metrics.leader.set(() => (this.elector.isLeader ? 1 : 0));
     this.lostLease = new Promise((r) => (this.onLost = r));
+  }
+
+  private requeueTraces(): void {
+    for (const t of this.caches.allTraces()) this.queue.add(`${t.kind}/${t.metadata.namespace ?? ''}/${t.metadata.name}`);
   }
 
   /** The port /metrics listens on (after start). */

@@ -86,7 +86,7 @@ export class Reconciler {
       .filter((n) => selectsNode(trace, n.metadata.labels))
       .map((n) => n.metadata.name);
     const reports = this.caches.reportsOf(trace.metadata.uid!);
-    const input = { trace, reports, selectedNodes, now, reportBytes: this.caches.meanReportBytes() };
+    const input = { trace, reports, selectedNodes, now, reportBytes: this.caches.meanReportBytes(), agentProblems: this.caches.agentProblems() };
     const t0 = performance.now();
     const status = rollUp(input);
     this.metrics.rollupSeconds.observe((performance.now() - t0) / 1000);

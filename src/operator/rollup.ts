@@ -13,6 +13,7 @@ import type {
   VhostTraceReport,
   VMSummary,
 } from '../api/v1alpha1.js';
+import type { AgentProblem } from './agent-pods.js';
 import { compactReport, isCompact, NODE_MESSAGE_CHARS, Reader, type CompactReport } from './compact.js';
 import { endTime } from './daemonset.js';
 import { defaultIntervalSeconds, formatDuration, parseDuration } from './interval.js';
@@ -42,6 +43,8 @@ export interface RollupInput {
   now: number;
   /** Mean serialized size of a report, for the default interval. */
   reportBytes?: number;
+  /** node name -> why its agent pod is not running (agent-pods.ts), where it is not. */
+  agentProblems?: ReadonlyMap<string, AgentProblem>;
 }
 
 const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -86,6 +89,15 @@ function nodeStates(input: RollupInput, reports: readonly CompactReport[], inter
       st.message = `no report since ${s.observedTime} (expected every ${formatDuration(intervalSec)})`;
     }
     nodes.set(name, st);
+  }
+  // A node without a current report whose agent pod cannot run says why: the pod knows more
+  // than a stale or missing report.
+  for (const [name, problem] of input.agentProblems ?? []) {
+    const st = nodes.get(name);
+    if (!st || st.state === 'Reporting') continue;
+    st.state = 'Failed';
+    st.reason = 'AgentNotRunning';
+    st.message = problem.message.slice(0, LIMITS.nodeMessage);
   }
   return nodes;
 }

@@ -108,6 +108,22 @@ describe('roll-up of reports into a trace status', () => {
     expect(stale.summary!.rx!.packets.count).toBe(1); // numbers are kept
   });
 
+  it("says why a node's agent pod cannot run, for a node without a current report only", () => {
+    const problem = { pod: 'vhosttrace-agent-x', waiting: 'CreateContainerError', message: 'agent pod vhosttrace-agent-x cannot start: /sys/fs/bpf is not a shared mount' };
+    const ok = report('a', { state: 'Reporting', observedTime: iso(T0), total: dirs([1], [1], [1], [1]) });
+    const agentProblems = new Map([['a', problem], ['b', problem], ['c', problem]]);
+    // a reports (its agent runs, whatever an old pod said); b has no report; c is not selected.
+    const s = rollUp({ trace: trace(), reports: [ok], selectedNodes: ['a', 'b'], now: T0 + 1000, agentProblems });
+    expect(s.nodes!.map((n) => `${n.name}:${n.state}:${n.reason ?? ''}`)).toEqual(['b:Failed:AgentNotRunning', 'a:Reporting:']);
+    expect(s.nodes![0]!.message).toBe(problem.message);
+    expect(s.conditions!.find((c) => c.type === 'NodesReady')).toMatchObject({ reason: 'AgentNotRunning', message: '1 of 2 nodes cannot trace: b (AgentNotRunning)' });
+    // a stale report with a failing pod: the pod's problem is the better explanation.
+    const stale = rollUp({ trace: trace(), reports: [ok], selectedNodes: ['a'], now: T0 + 31_000, agentProblems });
+    expect(stale.nodes![0]).toMatchObject({ name: 'a', state: 'Failed', reason: 'AgentNotRunning' });
+    // without problems, b is just Pending.
+    expect(rollUp({ trace: trace(), reports: [ok], selectedNodes: ['a', 'b'], now: T0 + 1000 }).nodes!.find((n) => n.name === 'b')).toMatchObject({ state: 'Pending' });
+  });
+
   it('completes after its duration and keeps its final numbers', () => {
     const r = report('a', { state: 'Reporting', observedTime: iso(T0 + 50_000), total: dirs([3, 4], [10, 20], [5], [50]) });
     const t = trace({ duration: '1m' }, { startTime: iso(T0) });
