@@ -1,8 +1,9 @@
-// The product as a user runs it, on a real node: the image built from the Dockerfile (buildah),
-// `helm install` of the chart, the operator and then the agent started by a real kubelet in a
-// Debian guest (containerd, runc, CNI, kube-proxy), under the chart's securityContext and hostPath
-// mounts. Traffic from the traffic driver on that node is traced, and the report's totals must
-// equal its ground truth exactly. The guest's network stays in qemu (restrict=on).
+// The product as a user runs it, on real nodes: the image built from the Dockerfile (buildah),
+// `helm install` of the chart, the operator and then the agents started by real kubelets in
+// Debian guests (containerd, runc, CNI, kube-proxy), one node per kernel (6.12 and 6.1) in one
+// cluster, under the chart's securityContext and hostPath mounts. Traffic from the traffic
+// driver on each node is traced, and each report's totals must equal that node's ground truth
+// exactly. The guests' networks stay in qemu (restrict=on).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createServer, type Server } from 'node:net';
 import { join, resolve } from 'node:path';
@@ -15,7 +16,7 @@ import {
   busyRuns, driverArgs, driverTruth, expectedRuns, histogramsOf, parseTrace, type DriverReport, type RunEvent, type Workload,
 } from '../kernel/ground-truth.js';
 import { KERNELS, testedKernel, type Kernel } from '../kernel/testbed.js';
-import { HOST_FROM_GUEST, NodeEgress, nodeClusterOptions, startNode, type RealNode } from './node.js';
+import { HOST_FROM_GUEST, NodeEgress, nodeClusterOptions, podCidr, startNode, type RealNode } from './node.js';
 
 const REPO = resolve(import.meta.dirname, '../..');
 const NS = 'vhosttrace-system';
@@ -47,42 +48,53 @@ function imageRef(archivePath: string): { repository: string; tag: string } {
   return { repository: ref.slice(0, at), tag: ref.slice(at + 1) };
 }
 
-describe.each(KERNELS_HERE)('a real node on Debian %s: the image, helm install, the agent as a pod', (kernel) => {
-  const nodeName = `node-${kernel.replace('.', '-')}`;
+type NodeState = { name: string; state: string; reason?: string; message?: string };
+
+describe(`a real cluster of ${KERNELS_HERE.length} node(s), Debian ${KERNELS_HERE.join(' and ')}: the image, helm install, the agents as pods`, () => {
+  const names = KERNELS_HERE.map((k) => `node-${k.replace('.', '-')}`);
   let cluster: Cluster;
   const egress = new NodeEgress();
-  let node: RealNode;
+  let nodes: RealNode[] = [];
   let helm: (...args: string[]) => { code: number; out: string };
   let image: { repository: string; tag: string };
-  const log = (l: string) => console.log(`[${kernel}] ${l}`);
+  const t0 = Date.now();
+  const log = (l: string) => console.log(`[${((Date.now() - t0) / 1000).toFixed(0).padStart(4)} s] ${l}`);
+  /** Every run traced on each node so far (by node name): what its report must hold. */
+  const traced = new Map<string, RunEvent[]>(names.map((n) => [n, []]));
 
   beforeAll(async () => {
-    const k = testedKernel(kernel);
-    log(`Debian ${k.version} (linux ${k.release})`);
-    const t0 = Date.now();
+    for (const k of KERNELS_HERE) {
+      const v = testedKernel(k);
+      log(`${k}: Debian ${v.version} (linux ${v.release})`);
+    }
     const product = archive('test/image/build');
     const pause = archive('test/node/pause-image');
     image = imageRef(product);
-    log(`images ready in ${((Date.now() - t0) / 1000).toFixed(0)} s: ${image.repository}:${image.tag}`);
+    log(`images ready: ${image.repository}:${image.tag}`);
     const bins = await testBinaries(['helm'], log);
     cluster = await startCluster({ extras: ['kube-controller-manager', 'kube-scheduler'], log, ...(await nodeClusterOptions(egress)) });
     helm = (...args: string[]) => {
       const r = spawnSync(bins.helm!, [...args, '--kubeconfig', cluster.kubeconfig], { cwd: REPO, encoding: 'utf8' });
       return { code: r.status ?? -1, out: `${r.stdout}${r.stderr}` };
     };
-    node = await startNode({
-      cluster,
-      egress,
-      kernel,
-      name: nodeName,
-      images: [pause, product],
-      labels: { 'kubevirt.io/schedulable': 'true' },
-      log,
-    });
+    // The guests boot side by side: one TCG thread each.
+    const started = await Promise.allSettled(
+      KERNELS_HERE.map((kernel, i) =>
+        startNode({
+          cluster, egress, kernel, name: names[i]!, podCidr: podCidr(i),
+          images: [pause, product],
+          labels: { 'kubevirt.io/schedulable': 'true' },
+          log: (l) => log(`[${kernel}] ${l}`),
+        }),
+      ),
+    );
+    nodes = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
   }, 1_800_000);
 
   afterAll(async () => {
-    await node?.stop();
+    await Promise.all(nodes.map((n) => n.stop()));
     await cluster?.stop();
     egress.stop();
   }, 120_000);
@@ -90,9 +102,13 @@ describe.each(KERNELS_HERE)('a real node on Debian %s: the image, helm install, 
   const get = async <T = any>(path: string) => (await cluster.client.request<T>('GET', path)).body;
   const podsOf = async (selector: string) =>
     (await get<{ items: any[] }>(`/api/v1/namespaces/${NS}/pods?labelSelector=${encodeURIComponent(selector)}`)).items;
+  const agentPods = async () => podsOf('app.kubernetes.io/component=agent');
+  const reportPath = (node: string) => `${API}/namespaces/${NS}/vhosttracereports/cluster.${TRACE}.${node}`;
+  const nodeStates = async () => ((await get(`${API}/clustervhosttraces/${TRACE}`))?.status?.nodes ?? []) as NodeState[];
+  const each = <T>(fn: (node: RealNode, i: number) => Promise<T>) => Promise.all(nodes.map(fn));
 
-  /** Moves the workloads with the traffic driver in the guest, with the trace buffer as a witness. */
-  const traffic = async (workloads: Workload[]) => {
+  /** Moves the workloads with the traffic driver on a node, with the trace buffer as a witness. */
+  const traffic = async (node: RealNode, workloads: Workload[]) => {
     const run = await node.exec(`
 T=/sys/kernel/tracing
 echo 8192 > $T/buffer_size_kb; echo 1 > $T/events/vhost_net/enable
@@ -111,12 +127,26 @@ cat $T/trace`, 300_000);
     // Every run that moved something is one the batching implies, in order.
     for (const dir of ['rx', 'tx'] as const) {
       const want = workloads.flatMap((w, i) => (w.direction === dir ? expectedRuns(w, reports[i]!.vnet_hdr_len) : []));
-      expect(busyRuns(parsed.events, dir), dir).toEqual(want);
+      expect(busyRuns(parsed.events, dir), `${node.name} ${dir}`).toEqual(want);
     }
-    return { drivers: reports, traced: parsed.events };
+    traced.get(node.name)!.push(...parsed.events);
+    return { drivers: reports, events: parsed.events };
   };
 
-  it('helm install runs the operator from the built image on the node', async () => {
+  /** The node's report once it holds every run traced there so far; its totals must be exactly those. */
+  const expectReportHoldsAll = async (node: RealNode) => {
+    const runs = traced.get(node.name)!;
+    const count = (d: 'rx' | 'tx') => runs.filter((e) => e.direction === d).length;
+    const r = await eventually(async () => {
+      const x = await get<VhostTraceReport>(reportPath(node.name));
+      const t = x?.status?.total;
+      return t?.rx?.packets.count === count('rx') && t?.tx?.packets.count === count('tx') ? x : undefined;
+    }, 120_000, `${node.name}: a report holding every traced run`, 1000).catch(async () => get<VhostTraceReport>(reportPath(node.name)));
+    expect(r?.status?.total, node.name).toEqual(histogramsOf(runs));
+    return r!;
+  };
+
+  it('helm install runs the operator from the built image on a node', async () => {
     const r = helm(
       'install', 'vhosttrace', 'charts/vhosttrace', '--namespace', NS, '--create-namespace',
       '--set', `image.repository=${image.repository}`, '--set', `image.tag=${image.tag}`, '--set', 'image.pullPolicy=Never',
@@ -124,107 +154,131 @@ cat $T/trace`, 300_000);
     );
     expect(r.code, r.out).toBe(0);
     const [pod] = await podsOf('app.kubernetes.io/component=operator');
-    expect(pod?.spec.nodeName).toBe(nodeName);
+    expect(names).toContain(pod?.spec.nodeName);
     expect(pod?.status.phase).toBe('Running');
     expect(pod?.spec.containers[0].image).toBe(`${image.repository}:${image.tag}`);
   }, 900_000);
 
-  let report: VhostTraceReport | undefined;
-  let drivers: DriverReport[] = [];
-  let traced: RunEvent[] = [];
-
-  it("a ClusterVhostTrace starts the agent pod under the chart's securityContext, and it reports", async () => {
+  it("a ClusterVhostTrace starts an agent pod on every node under the chart's securityContext, and each reports", async () => {
     const created = await cluster.client.request('POST', `${API}/clustervhosttraces`, {
       apiVersion: 'vhosttrace.io/v1alpha1', kind: 'ClusterVhostTrace', metadata: { name: TRACE }, spec: { interval: '1s' },
     });
     expect(created.status, JSON.stringify(created.body)).toBe(201);
-    const agent = await eventually(async () => {
-      const [p] = await podsOf('app.kubernetes.io/component=agent');
-      return p?.status.phase === 'Running' ? p : undefined;
-    }, 600_000, 'the agent pod Running', 2000);
-    expect(agent.spec.nodeName).toBe(nodeName);
-    const sc = agent.spec.containers[0].securityContext;
-    expect(sc).toMatchObject({
-      privileged: false, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true,
-      capabilities: { drop: ['ALL'], add: ['BPF', 'PERFMON'] }, seccompProfile: { type: 'RuntimeDefault' },
+    const agents = await eventually(async () => {
+      const ps = (await agentPods()).filter((p) => p.status.phase === 'Running');
+      return ps.length === nodes.length ? ps : undefined;
+    }, 600_000, 'an agent pod Running on every node', 2000);
+    expect(agents.map((p) => p.spec.nodeName).sort()).toEqual([...names].sort());
+    for (const agent of agents) {
+      expect(agent.spec.containers[0].securityContext).toMatchObject({
+        privileged: false, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true,
+        capabilities: { drop: ['ALL'], add: ['BPF', 'PERFMON'] }, seccompProfile: { type: 'RuntimeDefault' },
+      });
+    }
+    await each(async (node) => {
+      // What the kernel gave the container, read in the guest from the agent's own process.
+      const status = await node.exec(`grep -E '^(CapEff|Seccomp):' /proc/$(pgrep -f 'dist/agent/main.js' | head -1)/status`);
+      expect(status.code, status.out).toBe(0);
+      // CAP_PERFMON (38) and CAP_BPF (39) only; seccomp mode 2 (filter).
+      expect(status.out, node.name).toMatch(/^CapEff:\s+000000c000000000$/m);
+      expect(status.out, node.name).toMatch(/^Seccomp:\s+2$/m);
+      await eventually(async () => (await get<VhostTraceReport>(reportPath(node.name)))?.status?.state === 'Reporting', 600_000, `${node.name} Reporting`, 2000);
     });
-    // What the kernel gave the container, read in the guest from the agent's own process.
-    const status = await node.exec(`grep -E '^(CapEff|Seccomp):' /proc/$(pgrep -f 'dist/agent/main.js' | head -1)/status`);
-    expect(status.code, status.out).toBe(0);
-    // CAP_PERFMON (38) and CAP_BPF (39) only; seccomp mode 2 (filter).
-    expect(status.out).toMatch(/^CapEff:\s+000000c000000000$/m);
-    expect(status.out).toMatch(/^Seccomp:\s+2$/m);
-    const path = `${API}/namespaces/${NS}/vhosttracereports/cluster.${TRACE}.${nodeName}`;
-    await eventually(async () => (await get<VhostTraceReport>(path))?.status?.state === 'Reporting', 600_000, `${path} Reporting`, 2000);
+    const t = await eventually(async () => {
+      const x = await get(`${API}/clustervhosttraces/${TRACE}`);
+      return x?.status?.nodesReporting === `${nodes.length}/${nodes.length}` ? x : undefined;
+    }, 120_000, 'the trace counting every node as reporting', 2000);
+    expect(t.status.phase).toBe('Running');
   }, 1_200_000);
 
-  it("traffic on the node is traced: the report's totals equal the driver's ground truth exactly", async () => {
-    const first = await traffic(WORKLOADS);
-    drivers = first.drivers;
-    traced = first.traced;
-    const runs = (d: 'rx' | 'tx') => traced.filter((e) => e.direction === d).length;
-    const path = `${API}/namespaces/${NS}/vhosttracereports/cluster.${TRACE}.${nodeName}`;
-    report = await eventually(async () => {
-      const r = await get<VhostTraceReport>(path);
-      const t = r?.status?.total;
-      return t?.rx?.packets.count === runs('rx') && t?.tx?.packets.count === runs('tx') ? r : undefined;
-    }, 120_000, 'a report holding every traced run', 1000).catch(async () => get<VhostTraceReport>(path));
-    const empty = { rx: traced.filter((e) => e.direction === 'rx' && e.packets === 0).length, tx: traced.filter((e) => e.direction === 'tx' && e.packets === 0).length };
-    const truth = histogramsOf(driverTruth(WORKLOADS, drivers, empty));
-    expect(histogramsOf(traced)).toEqual(truth);
-    expect(report?.status?.mode).toBe('tracepoint');
-    expect(report?.status?.total).toEqual(truth);
-    for (const dir of ['rx', 'tx'] as const) {
-      const moved = drivers.filter((d) => d.direction === dir);
-      expect(report!.status!.total![dir]!.packets.sum, dir).toBe(moved.reduce((s, d) => s + d.frames, 0));
-      expect(report!.status!.total![dir]!.bytes.sum, dir).toBe(moved.reduce((s, d) => s + d.bytes, 0));
-    }
+  it("traffic on each node is traced: each report's totals equal that node's ground truth exactly, the trace's summary their sum", async () => {
+    await each(async (node) => {
+      const { drivers, events } = await traffic(node, WORKLOADS);
+      const empty = { rx: events.filter((e) => e.direction === 'rx' && e.packets === 0).length, tx: events.filter((e) => e.direction === 'tx' && e.packets === 0).length };
+      const truth = histogramsOf(driverTruth(WORKLOADS, drivers, empty));
+      expect(histogramsOf(events), node.name).toEqual(truth);
+      const report = await expectReportHoldsAll(node);
+      expect(report.status?.total, node.name).toEqual(truth);
+      expect(report.status?.mode).toBe('tracepoint');
+      for (const dir of ['rx', 'tx'] as const) {
+        const moved = drivers.filter((d) => d.direction === dir);
+        expect(report.status!.total![dir]!.packets.sum, `${node.name} ${dir}`).toBe(moved.reduce((s, d) => s + d.frames, 0));
+        expect(report.status!.total![dir]!.bytes.sum, `${node.name} ${dir}`).toBe(moved.reduce((s, d) => s + d.bytes, 0));
+      }
+    });
+    const all = [...traced.values()].flat();
+    const runs = (d: 'rx' | 'tx') => all.filter((e) => e.direction === d).length;
+    await eventually(async () => {
+      const s = (await get(`${API}/clustervhosttraces/${TRACE}`))?.status?.summary;
+      return s?.rx?.packets.count === runs('rx') && s?.tx?.packets.count === runs('tx');
+    }, 120_000, "the trace's summary counting the runs of every node", 1000);
   }, 600_000);
 
-  it("the admission policy takes the token the kubelet projected into the agent pod: its node's report, no other", async () => {
-    // /var/run is a symlink to /run in the image; the kubelet's mount is resolved inside it.
-    const read = await node.exec(`cat /proc/$(pgrep -f 'dist/agent/main.js' | head -1)/root/run/secrets/kubernetes.io/serviceaccount/token`);
-    expect(read.code, read.out).toBe(0);
-    const agent = new TestClient(tokenKubeconfig(cluster.cp, 'agent-projected', read.out.trim()));
-    const who = await agent.request('POST', '/apis/authentication.k8s.io/v1/selfsubjectreviews', { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' });
-    expect(who.body.status.userInfo.username).toBe(`system:serviceaccount:${NS}:vhosttrace-agent`);
-    expect(who.body.status.userInfo.extra['authentication.kubernetes.io/node-name']).toEqual([nodeName]);
-    // The agent's own report was written with this token: it is there, by the agent's manager.
-    const own = await get(`${API}/namespaces/${NS}/vhosttracereports/cluster.${TRACE}.${nodeName}`);
-    expect(own.metadata.managedFields.map((f: { manager: string }) => f.manager)).toContain('vhosttrace-agent');
-    const trace = await get(`${API}/clustervhosttraces/${TRACE}`);
-    await expect(writeReport(agent, trace, 'another-node', { state: 'Reporting' }, NS)).rejects.toThrow(
-      new RegExp(`403.*the agent on node ${nodeName} may write only its own node's reports, not another-node's`),
-    );
+  it('the admission policy takes the token the kubelet projected into each agent pod: its node\'s report, no other', async () => {
+    await each(async (node, i) => {
+      // /var/run is a symlink to /run in the image; the kubelet's mount is resolved inside it.
+      const read = await node.exec(`cat /proc/$(pgrep -f 'dist/agent/main.js' | head -1)/root/run/secrets/kubernetes.io/serviceaccount/token`);
+      expect(read.code, read.out).toBe(0);
+      const agent = new TestClient(tokenKubeconfig(cluster.cp, `agent-projected-${node.name}`, read.out.trim()));
+      const who = await agent.request('POST', '/apis/authentication.k8s.io/v1/selfsubjectreviews', { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' });
+      expect(who.body.status.userInfo.username).toBe(`system:serviceaccount:${NS}:vhosttrace-agent`);
+      expect(who.body.status.userInfo.extra['authentication.kubernetes.io/node-name']).toEqual([node.name]);
+      // The agent's own report was written with this token: it is there, by the agent's manager.
+      const own = await get(reportPath(node.name));
+      expect(own.metadata.managedFields.map((f: { manager: string }) => f.manager)).toContain('vhosttrace-agent');
+      // Another real node's report (or an unknown node's, with one node) is refused.
+      const other = names[(i + 1) % names.length] !== node.name ? names[(i + 1) % names.length]! : 'another-node';
+      const trace = await get(`${API}/clustervhosttraces/${TRACE}`);
+      await expect(writeReport(agent, trace, other, { state: 'Reporting' }, NS)).rejects.toThrow(
+        new RegExp(`403.*the agent on node ${node.name} may write only its own node's reports, not ${other}'s`),
+      );
+    });
   }, 300_000);
 
-  it('the agent pod deleted mid-trace: its replacement continues the counts exactly', async () => {
-    const [old] = await podsOf('app.kubernetes.io/component=agent');
-    const del = await cluster.client.request('DELETE', `/api/v1/namespaces/${NS}/pods/${old.metadata.name}`);
-    expect(del.status).toBe(200);
+  it('the agent pods deleted mid-trace: their replacements continue the counts exactly', async () => {
+    const old = await agentPods();
+    for (const p of old) expect((await cluster.client.request('DELETE', `/api/v1/namespaces/${NS}/pods/${p.metadata.name}`)).status).toBe(200);
+    const gone = new Set(old.map((p) => p.metadata.name));
     await eventually(async () => {
-      const [p] = await podsOf('app.kubernetes.io/component=agent');
-      return p && p.metadata.name !== old.metadata.name && p.status.phase === 'Running' && p.status.containerStatuses?.[0]?.ready;
-    }, 600_000, 'a new agent pod Running and ready', 2000);
-    const path = `${API}/namespaces/${NS}/vhosttracereports/cluster.${TRACE}.${nodeName}`;
+      const ps = (await agentPods()).filter((p) => !gone.has(p.metadata.name) && p.status.phase === 'Running' && p.status.containerStatuses?.[0]?.ready);
+      return ps.length === nodes.length;
+    }, 600_000, 'a new agent pod Running and ready on every node', 2000);
     const since = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
-    await eventually(async () => {
-      const r = await get<VhostTraceReport>(path);
-      return r?.status?.state === 'Reporting' && (r.status.observedTime ?? '') >= since;
-    }, 300_000, 'a report from the new agent', 2000);
-    // More traffic, traced by the new agent: the report must hold the old and the new runs.
-    const more = await traffic([WORKLOADS[0]!]);
-    traced = [...traced, ...more.traced];
-    const runs = (d: 'rx' | 'tx') => traced.filter((e) => e.direction === d).length;
-    const r = await eventually(async () => {
-      const x = await get<VhostTraceReport>(path);
-      const t = x?.status?.total;
-      return t?.rx?.packets.count === runs('rx') && t?.tx?.packets.count === runs('tx') ? x : undefined;
-    }, 120_000, 'a report holding the runs of both agents', 1000).catch(async () => get<VhostTraceReport>(path));
-    expect(r?.status?.total).toEqual(histogramsOf(traced));
+    await each(async (node) => {
+      await eventually(async () => {
+        const r = await get<VhostTraceReport>(reportPath(node.name));
+        return r?.status?.state === 'Reporting' && (r.status.observedTime ?? '') >= since;
+      }, 300_000, `${node.name}: a report from the new agent`, 2000);
+      // More traffic, traced by the new agent: the report must hold the old and the new runs.
+      await traffic(node, [WORKLOADS[0]!]);
+      await expectReportHoldsAll(node);
+    });
   }, 1_200_000);
 
-  it('the network stays in the guest: a pod reaches the API server and nothing else on the host', async () => {
+  it("a node whose /sys/fs/bpf is not a shared mount: the agent cannot start there and the trace's status says what to run", async () => {
+    const node = nodes[nodes.length - 1]!;
+    const private_ = await node.exec("mount --make-private /sys/fs/bpf && findmnt -no PROPAGATION /sys/fs/bpf");
+    expect(private_.out.trim()).toBe('private');
+    const [old] = (await agentPods()).filter((p) => p.spec.nodeName === node.name);
+    expect((await cluster.client.request('DELETE', `/api/v1/namespaces/${NS}/pods/${old.metadata.name}`)).status).toBe(200);
+    let seen: NodeState | undefined;
+    const failing = await eventually(async () => {
+      seen = (await nodeStates()).find((n) => n.name === node.name);
+      return seen?.reason === 'AgentNotRunning' ? seen : undefined;
+    }, 300_000, `${node.name} AgentNotRunning in the trace's status`, 2000).catch((e: Error) => {
+      throw new Error(`${e.message}; the node's last state: ${JSON.stringify(seen)}`);
+    });
+    expect(failing.state).toBe('Failed');
+    expect(failing.message).toMatch(/^agent pod vhosttrace-agent-\w+ cannot start: \/sys\/fs\/bpf is not a shared mount on the node; run `mount --make-shared \/sys\/fs\/bpf` there/);
+    // Done as the message says: the kubelet's next try starts the agent, which takes the pins over.
+    const shared = await node.exec('mount --make-shared /sys/fs/bpf && findmnt -no PROPAGATION /sys/fs/bpf');
+    expect(shared.out.trim()).toBe('shared');
+    await eventually(async () => (await nodeStates()).find((n) => n.name === node.name)?.state === 'Reporting', 300_000, `${node.name} Reporting again`, 2000);
+    await traffic(node, [WORKLOADS[1]!]);
+    await expectReportHoldsAll(node);
+  }, 900_000);
+
+  it('the network stays in the guests: a pod reaches the API server and nothing else on the host', async () => {
     // A listener on the host's loopback that no forward leads to: restrict=off would reach it.
     const port = await freePort();
     let reached = 0;
@@ -234,7 +288,7 @@ cat $T/trace`, 300_000);
     });
     await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
     const apiPort = new URL(cluster.cp.server).port;
-    const probe = (name: string, host: string, p: string) => ({
+    const probe = (name: string, nodeName: string, host: string, p: string) => ({
       apiVersion: 'v1', kind: 'Pod',
       metadata: { name, namespace: NS },
       spec: {
@@ -248,20 +302,24 @@ cat $T/trace`, 300_000);
       },
     });
     try {
-      for (const [name, host, p] of [['probe-api', HOST_FROM_GUEST, apiPort], ['probe-host', HOST_FROM_GUEST, String(port)], ['probe-alias', '10.0.2.2', String(port)]] as const) {
-        const r = await cluster.client.request('POST', `/api/v1/namespaces/${NS}/pods`, probe(name, host, p));
-        expect(r.status, JSON.stringify(r.body)).toBe(201);
+      const want: [string, string][] = [];
+      for (const n of names) {
+        for (const [what, host, p, phase] of [['api', HOST_FROM_GUEST, apiPort, 'Succeeded'], ['host', HOST_FROM_GUEST, String(port), 'Failed'], ['alias', '10.0.2.2', String(port), 'Failed']] as const) {
+          const name = `probe-${what}-${n}`;
+          const r = await cluster.client.request('POST', `/api/v1/namespaces/${NS}/pods`, probe(name, n, host, p));
+          expect(r.status, JSON.stringify(r.body)).toBe(201);
+          want.push([name, phase]);
+        }
       }
       const phase = (name: string) =>
         eventually(async () => {
           const p = await get(`/api/v1/namespaces/${NS}/pods/${name}`);
           return ['Succeeded', 'Failed'].includes(p?.status?.phase) ? p.status.phase as string : undefined;
         }, 300_000, `${name} finished`, 2000);
-      expect(await phase('probe-api')).toBe('Succeeded');
-      expect(await phase('probe-host')).toBe('Failed');
-      expect(await phase('probe-alias')).toBe('Failed');
+      const got = await Promise.all(want.map(async ([name]) => [name, await phase(name)]));
+      expect(got).toEqual(want);
       expect(reached).toBe(0);
-      // The API server reaches the kubelet only through the egress proxy (pod logs work) and a
+      // The API server reaches a kubelet only through the egress proxy (pod logs work) and a
       // pod's own address not at all (the proxy subresource is refused there, not routed out).
       const [op] = await podsOf('app.kubernetes.io/component=operator');
       const logs = await cluster.client.request('GET', `/api/v1/namespaces/${NS}/pods/${op.metadata.name}/log?tailLines=3`);
@@ -291,39 +349,37 @@ cat $T/trace`, 300_000);
     expect(env.find((e) => e.name === 'LOG_LEVEL')?.value).toBe('debug');
   }, 900_000);
 
-  it("without CAP_BPF (the values override above) the trace's status names the node, PermissionDenied and CAP_BPF", async () => {
-    type NodeState = { name: string; state: string; reason?: string; message?: string };
-    let seen: NodeState | undefined;
+  it("without CAP_BPF (the values override above) the trace's status names each node, PermissionDenied and CAP_BPF", async () => {
+    let seen: NodeState[] = [];
     const failing = await eventually(async () => {
-      const t = await get(`${API}/clustervhosttraces/${TRACE}`);
-      const n = (seen = (t?.status?.nodes as NodeState[] | undefined)?.find((x) => x.name === nodeName));
-      // ReportStale first, while the old agent is gone and the new one starts.
-      return n?.state === 'Failed' && n.reason === 'PermissionDenied' ? { n, t } : undefined;
-    }, 600_000, `${nodeName} Failed with PermissionDenied in the trace's status`, 2000).catch((e: Error) => {
-      throw new Error(`${e.message}; the node's last state: ${JSON.stringify(seen)}`);
+      seen = (await nodeStates()).filter((n) => names.includes(n.name));
+      // ReportStale first, while the old agents are gone and the new ones start.
+      return seen.length === names.length && seen.every((n) => n.state === 'Failed' && n.reason === 'PermissionDenied') ? seen : undefined;
+    }, 600_000, `every node Failed with PermissionDenied in the trace's status`, 2000).catch((e: Error) => {
+      throw new Error(`${e.message}; the nodes' last states: ${JSON.stringify(seen)}`);
     });
-    expect(failing.n.reason).toBe('PermissionDenied');
-    expect(failing.n.message).toMatch(/the agent's container lacks CAP_BPF; add BPF and PERFMON/);
-    const ready = (failing.t.status.conditions as { type: string; reason: string; message: string }[]).find((c) => c.type === 'NodesReady');
+    for (const n of failing) expect(n.message, n.name).toMatch(/the agent's container lacks CAP_BPF; add BPF and PERFMON/);
+    const t = await get(`${API}/clustervhosttraces/${TRACE}`);
+    const ready = (t.status.conditions as { type: string; reason: string; message: string }[]).find((c) => c.type === 'NodesReady');
     expect(ready).toMatchObject({ reason: 'PermissionDenied' });
-    expect(ready?.message).toContain(nodeName);
-    const [agentPod] = await podsOf('app.kubernetes.io/component=agent');
-    expect(agentPod.spec.containers[0].securityContext.capabilities.add).toEqual(['PERFMON']);
-    // Back to the chart's default: the node reports again, with its counts.
+    for (const n of names) expect(ready?.message).toContain(n);
+    for (const p of await agentPods()) expect(p.spec.containers[0].securityContext.capabilities.add).toEqual(['PERFMON']);
+    // Back to the chart's default: the nodes report again, with their counts.
     const r = helm('upgrade', 'vhosttrace', 'charts/vhosttrace', '--namespace', NS, '--reuse-values', '--set', 'agent.capabilities={BPF,PERFMON}', '--wait', '--timeout', '10m');
     expect(r.code, r.out).toBe(0);
-    const path = `${API}/namespaces/${NS}/vhosttracereports/cluster.${TRACE}.${nodeName}`;
-    const back = await eventually(async () => {
-      const x = await get<VhostTraceReport>(path);
-      return x?.status?.state === 'Reporting' ? x : undefined;
-    }, 600_000, 'the node Reporting again', 2000);
-    expect(back.status?.total).toEqual(histogramsOf(traced));
+    await each(async (node) => {
+      const back = await eventually(async () => {
+        const x = await get<VhostTraceReport>(reportPath(node.name));
+        return x?.status?.state === 'Reporting' ? x : undefined;
+      }, 600_000, `${node.name} Reporting again`, 2000);
+      expect(back.status?.total, node.name).toEqual(histogramsOf(traced.get(node.name)!));
+    });
   }, 1_500_000);
 
   it('helm uninstall after the trace is gone leaves only the CRDs: no agent pod, DaemonSet or pins', async () => {
     const del = await cluster.client.request('DELETE', `${API}/clustervhosttraces/${TRACE}`);
     expect(del.status).toBe(200);
-    await eventually(async () => (await podsOf('app.kubernetes.io/component=agent')).length === 0, 300_000, 'no agent pod', 2000);
+    await eventually(async () => (await agentPods()).length === 0, 300_000, 'no agent pod', 2000);
     const r = helm('uninstall', 'vhosttrace', '--namespace', NS, '--wait', '--timeout', '5m');
     expect(r.code, r.out).toBe(0);
     await eventually(async () => (await podsOf('app.kubernetes.io/name=vhosttrace')).length === 0, 300_000, 'no vhosttrace pod', 2000);
@@ -331,7 +387,9 @@ cat $T/trace`, 300_000);
     expect(ds.items).toEqual([]);
     const crds = await get<{ items: { metadata: { name: string } }[] }>('/apis/apiextensions.k8s.io/v1/customresourcedefinitions');
     expect(crds.items.map((c) => c.metadata.name).filter((n) => n.endsWith('vhosttrace.io')).length).toBeGreaterThan(0);
-    const pins = await node.exec('ls -A /sys/fs/bpf/vhosttrace 2>/dev/null | wc -l');
-    expect(pins.out.trim()).toBe('0');
+    await each(async (node) => {
+      const pins = await node.exec('ls -A /sys/fs/bpf/vhosttrace 2>/dev/null | wc -l');
+      expect(pins.out.trim(), node.name).toBe('0');
+    });
   }, 600_000);
 });

@@ -19,7 +19,8 @@ const GUEST_NODE = join(REPO, 'test/node/guest-node');
 
 /** Where the guest reaches the host: qemu forwards 10.0.2.100:PORT to 127.0.0.1:PORT. */
 export const HOST_FROM_GUEST = '10.0.2.100';
-export const POD_CIDR = '10.244.0.0/24';
+/** Node i's pods get 10.244.i.0/24 (a range that exists only inside that node's guest). */
+export const podCidr = (i: number) => `10.244.${i}.0/24`;
 /** The guest's own address on qemu's user-mode network. */
 export const GUEST_IP = '10.0.2.15';
 
@@ -111,6 +112,8 @@ export interface NodeOptions {
   /** OCI archives to import into containerd before the kubelet starts. */
   images: string[];
   labels?: Record<string, string>;
+  /** Its pods' range; default podCidr(0). Give each node of a cluster its own. */
+  podCidr?: string;
   unpatched?: boolean;
   log?: (line: string) => void;
   timeoutSeconds?: number;
@@ -141,7 +144,7 @@ export async function startNode(opts: NodeOptions): Promise<RealNode> {
   mkdirSync(nodeDir, { recursive: true });
 
   const kubelet = issueClientCert(cp.dir, `kubelet-${opts.name}`, `/O=system:nodes/CN=system:node:${opts.name}`);
-  const proxy = issueClientCert(cp.dir, 'kube-proxy', '/CN=system:kube-proxy');
+  const proxy = issueClientCert(cp.dir, `kube-proxy-${opts.name}`, '/CN=system:kube-proxy');
   writeFileSync(join(nodeDir, 'kubelet.kubeconfig'), kubeconfigYaml(server, cp.pki, kubelet));
   writeFileSync(join(nodeDir, 'kube-proxy.kubeconfig'), kubeconfigYaml(server, cp.pki, proxy));
   writeFileSync(join(nodeDir, 'ca.crt'), readFileSync(cp.pki.caCert));
@@ -154,7 +157,7 @@ export async function startNode(opts: NodeOptions): Promise<RealNode> {
     [
       `NODE_NAME=${opts.name}`,
       `API_SERVER=${server}`,
-      `POD_CIDR=${POD_CIDR}`,
+      `POD_CIDR=${opts.podCidr ?? podCidr(0)}`,
       'CLUSTER_CIDR=10.244.0.0/16',
       `KUBELET=${bins.kubelet}`,
       `KUBE_PROXY=${bins['kube-proxy']}`,
