@@ -151,7 +151,9 @@ describe('operator with controller-manager, scheduler and kwok nodes', () => {
     expect(done.summary.rx.packets).toEqual(summarize(dirs(7).rx!.packets));
     const pods = await eventually(async () => {
       const p = await agentPods();
-      return Object.keys(p).length === 2 && p;
+      // The trace's end changes the DaemonSet's template: a replacement pod is briefly
+      // unscheduled (no nodeName yet), so wait for two pods that are both on a node.
+      return Object.keys(p).length === 2 && !('undefined' in p) && p;
     }, 60_000, 'kv-3 agent gone');
     expect(Object.keys(pods).sort()).toEqual(['kv-1', 'kv-2']);
   });
