@@ -46,6 +46,12 @@ export interface AgentConfig {
    * needs; without one, the node's report says PermissionDenied and names it.
    */
   capabilities: string[];
+  /**
+   * How many agent pods a rollout replaces at once (a count or a percentage of the nodes,
+   * rounded up). Default "10%". A replaced agent loses no counts (the kernel keeps counting in
+   * the pinned maps), so a larger value only makes rollouts faster.
+   */
+  maxUnavailable: string | number;
   /** Extra labels on the agent pods. Default none. */
   podLabels: Record<string, string>;
 }
@@ -95,6 +101,7 @@ export function defaultConfig(): OperatorConfig {
       port: 9090,
       seccompProfile: 'RuntimeDefault',
       capabilities: ['BPF', 'PERFMON'],
+      maxUnavailable: '10%',
       podLabels: {},
     },
   };

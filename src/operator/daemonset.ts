@@ -83,7 +83,7 @@ export function desiredDaemonSet(traces: readonly Trace[], cfg: OperatorConfig, 
     metadata: { name: a.name, namespace: cfg.namespace, labels: { ...labels, ...MANAGED_BY } },
     spec: {
       selector: { matchLabels: labels },
-      updateStrategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: '10%' } },
+      updateStrategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: a.maxUnavailable } },
       template: {
         metadata: { labels: { ...a.podLabels, ...labels } },
         spec: {
@@ -112,7 +112,8 @@ export function desiredDaemonSet(traces: readonly Trace[], cfg: OperatorConfig, 
               ],
               ports: [{ name: 'metrics', containerPort: a.port, protocol: 'TCP' }],
               livenessProbe: { httpGet: { path: '/healthz', port: 'metrics' }, periodSeconds: 20, failureThreshold: 3 },
-              readinessProbe: { httpGet: { path: '/readyz', port: 'metrics' }, periodSeconds: 10 },
+              // Often: a rollout waits for each new pod to be Ready before it goes on.
+              readinessProbe: { httpGet: { path: '/readyz', port: 'metrics' }, periodSeconds: 2 },
               resources: a.resources,
               securityContext: {
                 privileged: false,
