@@ -150,7 +150,8 @@ cat $T/trace`, 300_000);
     const r = helm(
       'install', 'vhosttrace', 'charts/vhosttrace', '--namespace', NS, '--create-namespace',
       '--set', `image.repository=${image.repository}`, '--set', `image.tag=${image.tag}`, '--set', 'image.pullPolicy=Never',
-      '--set', 'operator.replicas=1', '--wait', '--timeout', '10m',
+      // Both nodes' agents at once in a rollout (the chart's default replaces 10% at a time).
+      '--set', 'operator.replicas=1', '--set', 'agent.maxUnavailable=100%', '--wait', '--timeout', '10m',
     );
     expect(r.code, r.out).toBe(0);
     const [pod] = await podsOf('app.kubernetes.io/component=operator');
@@ -235,48 +236,42 @@ cat $T/trace`, 300_000);
     });
   }, 300_000);
 
-  it('the agent pods deleted mid-trace: their replacements continue the counts exactly', async () => {
+  it("the agent pods deleted mid-trace: the replacements continue the counts exactly; where /sys/fs/bpf is not a shared mount, the status says what to run", async () => {
+    // The last node's bpffs made private first: its new agent cannot start until it is shared again.
+    const stuck = nodes[nodes.length - 1]!;
+    const private_ = await stuck.exec('mount --make-private /sys/fs/bpf && findmnt -no PROPAGATION /sys/fs/bpf');
+    expect(private_.out.trim()).toBe('private');
     const old = await agentPods();
     for (const p of old) expect((await cluster.client.request('DELETE', `/api/v1/namespaces/${NS}/pods/${p.metadata.name}`)).status).toBe(200);
     const gone = new Set(old.map((p) => p.metadata.name));
-    await eventually(async () => {
-      const ps = (await agentPods()).filter((p) => !gone.has(p.metadata.name) && p.status.phase === 'Running' && p.status.containerStatuses?.[0]?.ready);
-      return ps.length === nodes.length;
-    }, 600_000, 'a new agent pod Running and ready on every node', 2000);
     const since = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
-    await each(async (node) => {
+    /** The new agent on a node reports; more traffic, traced by it, and the report holds the old and the new runs. */
+    const continues = async (node: RealNode, w: Workload) => {
       await eventually(async () => {
         const r = await get<VhostTraceReport>(reportPath(node.name));
-        return r?.status?.state === 'Reporting' && (r.status.observedTime ?? '') >= since;
-      }, 300_000, `${node.name}: a report from the new agent`, 2000);
-      // More traffic, traced by the new agent: the report must hold the old and the new runs.
-      await traffic(node, [WORKLOADS[0]!]);
+        const [pod] = (await agentPods()).filter((p) => p.spec.nodeName === node.name && !gone.has(p.metadata.name));
+        return pod?.status.containerStatuses?.[0]?.ready && r?.status?.state === 'Reporting' && (r.status.observedTime ?? '') >= since;
+      }, 600_000, `${node.name}: a new agent pod ready and its report`, 2000);
+      await traffic(node, [w]);
       await expectReportHoldsAll(node);
+    };
+    await each(async (node) => {
+      if (node !== stuck) return continues(node, WORKLOADS[0]!);
+      let seen: NodeState | undefined;
+      const failing = await eventually(async () => {
+        seen = (await nodeStates()).find((n) => n.name === node.name);
+        return seen?.reason === 'AgentNotRunning' ? seen : undefined;
+      }, 300_000, `${node.name} AgentNotRunning in the trace's status`, 2000).catch((e: Error) => {
+        throw new Error(`${e.message}; the node's last state: ${JSON.stringify(seen)}`);
+      });
+      expect(failing.state).toBe('Failed');
+      expect(failing.message).toMatch(/^agent pod vhosttrace-agent-\w+ cannot start: \/sys\/fs\/bpf is not a shared mount on the node; run `mount --make-shared \/sys\/fs\/bpf` there/);
+      // Done as the message says: the kubelet's next try starts the agent, which takes the pins over.
+      const shared = await node.exec('mount --make-shared /sys/fs/bpf && findmnt -no PROPAGATION /sys/fs/bpf');
+      expect(shared.out.trim()).toBe('shared');
+      await continues(node, WORKLOADS[1]!);
     });
   }, 1_200_000);
-
-  it("a node whose /sys/fs/bpf is not a shared mount: the agent cannot start there and the trace's status says what to run", async () => {
-    const node = nodes[nodes.length - 1]!;
-    const private_ = await node.exec("mount --make-private /sys/fs/bpf && findmnt -no PROPAGATION /sys/fs/bpf");
-    expect(private_.out.trim()).toBe('private');
-    const [old] = (await agentPods()).filter((p) => p.spec.nodeName === node.name);
-    expect((await cluster.client.request('DELETE', `/api/v1/namespaces/${NS}/pods/${old.metadata.name}`)).status).toBe(200);
-    let seen: NodeState | undefined;
-    const failing = await eventually(async () => {
-      seen = (await nodeStates()).find((n) => n.name === node.name);
-      return seen?.reason === 'AgentNotRunning' ? seen : undefined;
-    }, 300_000, `${node.name} AgentNotRunning in the trace's status`, 2000).catch((e: Error) => {
-      throw new Error(`${e.message}; the node's last state: ${JSON.stringify(seen)}`);
-    });
-    expect(failing.state).toBe('Failed');
-    expect(failing.message).toMatch(/^agent pod vhosttrace-agent-\w+ cannot start: \/sys\/fs\/bpf is not a shared mount on the node; run `mount --make-shared \/sys\/fs\/bpf` there/);
-    // Done as the message says: the kubelet's next try starts the agent, which takes the pins over.
-    const shared = await node.exec('mount --make-shared /sys/fs/bpf && findmnt -no PROPAGATION /sys/fs/bpf');
-    expect(shared.out.trim()).toBe('shared');
-    await eventually(async () => (await nodeStates()).find((n) => n.name === node.name)?.state === 'Reporting', 300_000, `${node.name} Reporting again`, 2000);
-    await traffic(node, [WORKLOADS[1]!]);
-    await expectReportHoldsAll(node);
-  }, 900_000);
 
   it('the network stays in the guests: a pod reaches the API server and nothing else on the host', async () => {
     // A listener on the host's loopback that no forward leads to: restrict=off would reach it.
@@ -288,36 +283,38 @@ cat $T/trace`, 300_000);
     });
     await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
     const apiPort = new URL(cluster.cp.server).port;
-    const probe = (name: string, nodeName: string, host: string, p: string) => ({
+    const targets = { api: [HOST_FROM_GUEST, apiPort], host: [HOST_FROM_GUEST, String(port)], alias: ['10.0.2.2', String(port)] };
+    // One pod per node tries each target in turn and prints "<what> <outcome>" for each.
+    const script = `const net=require('net');const t=${JSON.stringify(targets)};` +
+      `(async()=>{for(const[w,[h,p]]of Object.entries(t))console.log(w,await new Promise((r)=>{` +
+      `const s=net.connect(Number(p),h);s.setTimeout(8000);s.on('connect',()=>{s.destroy();r('connected')});` +
+      `s.on('timeout',()=>{s.destroy();r('timeout')});s.on('error',(e)=>r(e.code))}))})()`;
+    const probe = (name: string, nodeName: string) => ({
       apiVersion: 'v1', kind: 'Pod',
       metadata: { name, namespace: NS },
       spec: {
         restartPolicy: 'Never', nodeName,
-        containers: [{
-          name: 'probe', image: `${image.repository}:${image.tag}`, imagePullPolicy: 'Never',
-          command: ['node', '-e', `const s=require('net').connect(${p},'${host}');s.setTimeout(8000);` +
-            `s.on('connect',()=>{console.log('connected');process.exit(0)});` +
-            `s.on('timeout',()=>{console.log('timeout');process.exit(1)});s.on('error',e=>{console.log(e.code);process.exit(1)})`],
-        }],
+        containers: [{ name: 'probe', image: `${image.repository}:${image.tag}`, imagePullPolicy: 'Never', command: ['node', '-e', script] }],
       },
     });
     try {
-      const want: [string, string][] = [];
-      for (const n of names) {
-        for (const [what, host, p, phase] of [['api', HOST_FROM_GUEST, apiPort, 'Succeeded'], ['host', HOST_FROM_GUEST, String(port), 'Failed'], ['alias', '10.0.2.2', String(port), 'Failed']] as const) {
-          const name = `probe-${what}-${n}`;
-          const r = await cluster.client.request('POST', `/api/v1/namespaces/${NS}/pods`, probe(name, n, host, p));
-          expect(r.status, JSON.stringify(r.body)).toBe(201);
-          want.push([name, phase]);
-        }
-      }
-      const phase = (name: string) =>
-        eventually(async () => {
+      await each(async (node) => {
+        const name = `probe-${node.name}`;
+        const r = await cluster.client.request('POST', `/api/v1/namespaces/${NS}/pods`, probe(name, node.name));
+        expect(r.status, JSON.stringify(r.body)).toBe(201);
+        const phase = await eventually(async () => {
           const p = await get(`/api/v1/namespaces/${NS}/pods/${name}`);
           return ['Succeeded', 'Failed'].includes(p?.status?.phase) ? p.status.phase as string : undefined;
         }, 300_000, `${name} finished`, 2000);
-      const got = await Promise.all(want.map(async ([name]) => [name, await phase(name)]));
-      expect(got).toEqual(want);
+        expect(phase).toBe('Succeeded');
+        // Read through the API server, which reaches the kubelet only through the egress proxy.
+        const logs = await cluster.client.request('GET', `/api/v1/namespaces/${NS}/pods/${name}/log`);
+        expect(logs.status, JSON.stringify(logs.body)).toBe(200);
+        const outcome = Object.fromEntries(String(logs.body).trim().split('\n').map((l) => l.split(' ')));
+        expect(Object.keys(outcome), String(logs.body)).toEqual(['api', 'host', 'alias']);
+        expect(outcome.api, node.name).toBe('connected');
+        for (const w of ['host', 'alias']) expect(outcome[w], `${node.name} ${w}`).not.toBe('connected');
+      });
       expect(reached).toBe(0);
       // The API server reaches a kubelet only through the egress proxy (pod logs work) and a
       // pod's own address not at all (the proxy subresource is refused there, not routed out).
