@@ -109,7 +109,7 @@ export interface NodeOptions {
   egress: NodeEgress;
   kernel: Kernel;
   name: string;
-  /** OCI archives imported into containerd while the kubelet starts; startNode returns once they are in. */
+  /** OCI archives to import into containerd before the kubelet starts. */
   images: string[];
   labels?: Record<string, string>;
   /** Its pods' range; default podCidr(0). Give each node of a cluster its own. */
@@ -255,19 +255,6 @@ export async function startNode(opts: NodeOptions): Promise<RealNode> {
       throw failure(e.message);
     });
     log(`node ${opts.name}: Ready after ${((Date.now() - started) / 1000).toFixed(0)} s`);
-    await eventually(
-      async () => {
-        if (exitCode !== undefined || existsSync(join(nodeDir, 'failed'))) throw failure('the images were not imported');
-        return existsSync(join(nodeDir, 'images-imported'));
-      },
-      900_000,
-      `node ${opts.name}: images imported`,
-      500,
-    ).catch((e: Error) => {
-      if (e.message.includes('were not imported')) throw e;
-      throw failure(e.message);
-    });
-    log(`node ${opts.name}: images imported after ${((Date.now() - started) / 1000).toFixed(0)} s`);
   } catch (e) {
     await node.stop().catch(() => {});
     throw e;
