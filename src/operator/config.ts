@@ -17,7 +17,8 @@ export interface Resources {
   limits?: Record<string, string>;
 }
 
-export interface AgentConfig {
+/** How the operator runs the agent DaemonSet (the chart's `agent:` values); not the agent's own AgentConfig. */
+export interface AgentDaemonSetConfig {
   /** DaemonSet name. Default "vhosttrace-agent". */
   name: string;
   /** The agent image (the same image as the operator's). Default "ghcr.io/vhosttrace/vhosttrace:0.1.0". */
@@ -75,7 +76,7 @@ export interface OperatorConfig {
   statusMinIntervalMs: number;
   /** Reconcile workers. Default 2. */
   workers: number;
-  agent: AgentConfig;
+  agent: AgentDaemonSetConfig;
 }
 
 export function defaultConfig(): OperatorConfig {
@@ -113,7 +114,7 @@ type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? (T[K] extends unk
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, file = env.VHOSTTRACE_OPERATOR_CONFIG): OperatorConfig {
   const base = defaultConfig();
   const fromFile: DeepPartial<OperatorConfig> = file ? ((parse(readFileSync(file, 'utf8')) as DeepPartial<OperatorConfig>) ?? {}) : {};
-  const cfg: OperatorConfig = { ...base, ...fromFile, agent: { ...base.agent, ...(fromFile.agent ?? {}) } as AgentConfig };
+  const cfg: OperatorConfig = { ...base, ...fromFile, agent: { ...base.agent, ...(fromFile.agent ?? {}) } as AgentDaemonSetConfig };
   if (env.POD_NAMESPACE) cfg.namespace = env.POD_NAMESPACE;
   if (env.POD_NAME) cfg.identity = env.POD_NAME;
   return cfg;

@@ -1,11 +1,11 @@
 // Go durations ("1h30m") and the report interval the operator chooses. Pure.
 
-import { formatDuration as formatMs, parseDuration } from '../api/duration.js';
+import { formatDuration, parseDuration } from '../api/duration.js';
 
 export { parseDuration };
 
 /** Whole seconds as a Go duration: 10s, 1m40s, 2h. */
-export const formatDuration = (seconds: number): string => formatMs(seconds * 1000);
+export const formatSeconds = (seconds: number): string => formatDuration(seconds * 1000);
 
 /** The API server budget the default interval is designed for (docs/operator.md). */
 export const BUDGET = {

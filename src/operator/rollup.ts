@@ -16,7 +16,7 @@ import type {
 import type { AgentProblem } from './agent-pods.js';
 import { compactReport, isCompact, NODE_MESSAGE_CHARS, Reader, type CompactReport } from './compact.js';
 import { endTime } from './daemonset.js';
-import { defaultIntervalSeconds, formatDuration, parseDuration } from './interval.js';
+import { defaultIntervalSeconds, formatSeconds, parseDuration } from './interval.js';
 
 export const LIMITS = {
   /** Per-node rows in status (the schema's maxItems). */
@@ -86,7 +86,7 @@ function nodeStates(input: RollupInput, reports: readonly CompactReport[], inter
     if (st.state === 'Reporting' && s?.observedTime && input.now - Date.parse(s.observedTime) > staleAfterMs(intervalSec)) {
       st.state = 'Failed';
       st.reason = 'ReportStale';
-      st.message = `no report since ${s.observedTime} (expected every ${formatDuration(intervalSec)})`;
+      st.message = `no report since ${s.observedTime} (expected every ${formatSeconds(intervalSec)})`;
     }
     nodes.set(name, st);
   }
@@ -317,7 +317,7 @@ export function rollUp(input: RollupInput): TraceStatus {
     observedGeneration: generation,
     startTime: iso(start),
     ...(done ? { endTime: iso(end) } : {}),
-    interval: trace.spec.interval ?? formatDuration(intervalSec),
+    interval: trace.spec.interval ?? formatSeconds(intervalSec),
     nodesReporting: `${nodeCounts.reporting}/${nodeCounts.selected}`,
     nodeCounts,
     nodes: all.slice(0, LIMITS.nodes),

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Trace } from '../../src/api/reports.js';
 import { defaultConfig } from '../../src/operator/config.js';
 import { desiredDaemonSet, isActive, selectsNode, type NodeSelectorTerm } from '../../src/operator/daemonset.js';
-import { defaultIntervalSeconds, formatDuration, parseDuration } from '../../src/operator/interval.js';
+import { defaultIntervalSeconds, formatSeconds, parseDuration } from '../../src/operator/interval.js';
 
 const NOW = Date.parse('2026-11-24T12:00:00Z');
 const cfg = defaultConfig();
@@ -108,9 +108,9 @@ describe('intervals', () => {
     expect(parseDuration('250ms')).toBe(250);
     expect(() => parseDuration('10')).toThrow();
     expect(() => parseDuration('10s junk')).toThrow();
-    expect(formatDuration(10)).toBe('10s');
-    expect(formatDuration(100)).toBe('1m40s');
-    expect(formatDuration(7200)).toBe('2h');
+    expect(formatSeconds(10)).toBe('10s');
+    expect(formatSeconds(100)).toBe('1m40s');
+    expect(formatSeconds(7200)).toBe('2h');
   });
 
   it('scales the default with the node count and report size so the API server budget holds', () => {
