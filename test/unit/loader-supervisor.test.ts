@@ -11,6 +11,15 @@ const line = (seq: number, takeover: boolean) =>
   });
 const node = (script: string) => [process.execPath, '-e', script];
 
+/** Waits for cond() rather than a fixed time: the child node process may start slowly on a busy machine. */
+async function until(cond: () => boolean, what: string, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 function exits(s: LoaderSupervisor, n: number): Promise<Array<[LoaderExit, number]>> {
   const seen: Array<[LoaderExit, number]> = [];
   return new Promise((resolve) => s.on('exit', (e, wait) => (seen.push([e, wait]), seen.length === n && resolve(seen))));
@@ -22,7 +31,7 @@ describe('loader supervisor', () => {
     const first = new Promise((r) => s.on('firstSnapshot', r));
     s.start();
     expect(await first).toMatchObject({ seq: 0, takeover: true });
-    await new Promise((r) => setTimeout(r, 300));
+    await until(() => s.snapshotSeq === 2, 'the second line');
     expect(s.lastSnapshot?.seq).toBe(1);
     await s.stop();
   });
@@ -40,8 +49,7 @@ describe('loader supervisor', () => {
     expect(b).not.toBe(a);
     expect(b).toEqual(a);
     expect(s.lastMode).toBe('raw_tp');
-    await new Promise((r) => setTimeout(r, 400));
-    expect(s.snapshotSeq).toBe(3); // two more lines, not yet parsed
+    await until(() => s.snapshotSeq === 3, 'two more lines'); // read, not yet parsed
     s.release();
     // The newest line is malformed (and the one before it was never asked for): the last good
     // one, parsed again, is the answer.
@@ -63,7 +71,7 @@ describe('loader supervisor', () => {
     const first = new Promise<LoaderSnapshot>((r) => s.on('firstSnapshot', r));
     s.start();
     expect(await first).toMatchObject({ seq: 5, kernel: '6.1-é' });
-    await new Promise((r) => setTimeout(r, 500));
+    await until(() => s.snapshotSeq === 2, 'the malformed line'); // read; parsed when asked
     expect(s.lastSnapshot?.seq).toBe(5); // the bad second line is not taken
     expect(errors[0]?.message).toMatch(/^line 2: /); // blank lines are not counted
     await s.stop();
@@ -96,7 +104,7 @@ describe('loader supervisor', () => {
     s.on('parseError', (e) => errors.push(e));
     const seen = exits(s, 1);
     s.start();
-    await new Promise((r) => setTimeout(r, 300));
+    await until(() => s.snapshotSeq === 2, 'the malformed line'); // read; parsed when asked
     expect(s.lastSnapshot?.seq).toBe(0); // the bad line is not taken
     const [e] = (await seen)[0]!;
     await s.stop();
