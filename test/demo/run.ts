@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
+import { fromValues, summarize } from '../../src/api/histogram.js';
 import { main as kubectlVhosttrace } from '../../src/cli/main.js';
 import { freePort, startControlPlane } from '../harness/controlplane.js';
 import { podCgroup, recording, startAgent, type AgentProcess, type Workload } from '../harness/agents.js';
@@ -37,6 +38,29 @@ async function table(c: TestClient, path: string): Promise<string> {
   const rows = [cols.map((d: any) => d.name.toUpperCase()), ...r.body.rows.map((row: any) => idx.map((i: number) => String(row.cells[i] ?? '<none>')))];
   const widths = rows[0].map((_: string, i: number) => Math.max(...rows.map((x: string[]) => x[i]!.length)));
   return rows.map((x: string[]) => x.map((v, i) => v.padEnd(widths[i]! + 3)).join('').trimEnd()).join('\n');
+}
+
+/** The summaries the replayed runs must roll up to: packets per run, and bytes per run. */
+function truth(ws: Workload[], dir: 'rx' | 'tx') {
+  const mine = ws.filter((w) => w.direction === dir);
+  return {
+    packets: summarize(fromValues(mine.flatMap((w) => w.runs))),
+    bytes: summarize(fromValues(mine.flatMap((w) => w.runs.map((r) => r * w.frameBytes)))),
+  };
+}
+
+/** JSON with object keys sorted, so that equal values print alike whatever the key order. */
+const canon = (v: unknown): string =>
+  JSON.stringify(v, (_k, x: unknown) =>
+    x && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => (a < b ? -1 : 1))) : x,
+  );
+
+/** Fails the demo, naming what differs, unless `got` is exactly `want`. */
+function check(what: string, got: unknown, want: unknown): void {
+  if (canon(got) !== canon(want)) {
+    throw new Error(`${what} is not what the agents replayed:\n  got  ${canon(got)}\n  want ${canon(want)}`);
+  }
+  console.log(`  ✓ ${what}`);
 }
 
 async function demo(): Promise<void> {
@@ -75,6 +99,7 @@ async function demo(): Promise<void> {
       await c.request('POST', '/api/v1/nodes', { apiVersion: 'v1', kind: 'Node', metadata: { name: node, labels: kubevirt ? { 'kubevirt.io/schedulable': 'true' } : {} } });
     }
     const workloads: Record<string, Workload[]> = { 'node-a': [], 'node-b': [] };
+    const byVm: Record<string, Workload[]> = {};
     for (const [node, vm, mix, frame] of vms) {
       const pod = await c.request('POST', '/api/v1/namespaces/prod/pods', {
         apiVersion: 'v1', kind: 'Pod',
@@ -82,10 +107,11 @@ async function demo(): Promise<void> {
         spec: { nodeName: node, automountServiceAccountToken: false, containers: [{ name: 'compute', image: 'virt-launcher' }] },
       });
       const id = podCgroup(join(work, node, 'cg'), pod.body.metadata.uid);
-      workloads[node]!.push(
+      byVm[vm] = [
         { cgroupId: id, direction: 'rx', runs: runs(20_000, mix, id), frameBytes: frame },
         { cgroupId: id, direction: 'tx', runs: runs(15_000, [[0, 5], [1, 90], [2, 5]], id + 1), frameBytes: 66 },
-      );
+      ];
+      workloads[node]!.push(...byVm[vm]!);
       console.log(`  prod/${vm} on ${node}`);
     }
 
@@ -110,6 +136,27 @@ async function demo(): Promise<void> {
 
     say('kubectl get vhtr -n prod   (one report per node, written by its agent)');
     console.log((await table(c, '/apis/vhosttrace.io/v1alpha1/namespaces/prod/vhosttracereports')).replace(/^/gm, '  '));
+
+    say('Checking the numbers: the status must hold exactly what the agents replayed');
+    const all = Object.values(workloads).flat();
+    const path = '/apis/vhosttrace.io/v1alpha1/namespaces/prod/vhosttraces/batching';
+    let status: any;
+    for (let i = 0; i < 30; i++) {
+      status = (await c.request('GET', path)).body?.status;
+      if (status?.summary?.rx?.packets?.count === truth(all, 'rx').packets.count && status?.nodesReporting === '2/2') break;
+      await sleep(1000);
+    }
+    check('nodes reporting', status?.nodesReporting, '2/2');
+    for (const dir of ['rx', 'tx'] as const) check(`the cluster-wide ${dir} histograms`, status?.summary?.[dir], truth(all, dir));
+    for (const [, vm] of vms) {
+      const s = (status?.vms ?? []).find((v: any) => v.namespace === 'prod' && v.name === vm);
+      // Per VM the status keeps the summary numbers without buckets (the reports hold those).
+      const t = (dir: 'rx' | 'tx') => {
+        const { packets: { buckets: _p, ...packets }, bytes: { buckets: _b, ...bytes } } = truth(byVm[vm]!, dir);
+        return { packets, bytes };
+      };
+      for (const dir of ['rx', 'tx'] as const) check(`prod/${vm}'s ${dir} summary`, s?.[dir], t(dir));
+    }
 
     process.env.KUBECONFIG = cp.kubeconfig;
     say('kubectl vhosttrace hist batching -n prod   (cluster-wide, as the seed BCC script printed it)');
