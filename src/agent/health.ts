@@ -2,10 +2,19 @@
 // This is what reports carry, so a trace's status can name a failing node and say what to do.
 import type { Condition, TraceMode } from '../api/v1alpha1.js';
 import type { LoaderExit } from './loader-supervisor.js';
-import type { NodeHealth } from './report-status.js';
 import type { KernelFacts } from './probe.js';
 import { LOADER_EXIT } from '../loader/exit-codes.js';
 import type { LoaderMode } from '../loader/snapshot.js';
+
+/** What the agent knows about its node's ability to trace (kernel probe + loader health). */
+export interface NodeHealth {
+  state: 'Pending' | 'Reporting' | 'Failed';
+  reason?: string;
+  message?: string;
+  kernel: string;
+  mode?: TraceMode;
+  conditions?: Condition[];
+}
 
 export interface LoaderState {
   running: boolean;

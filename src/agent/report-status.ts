@@ -1,21 +1,13 @@
 // What one node reports for one trace: its counts since the trace started, per VM in the
-// trace's scope, plus the unattributed ones where the trace asks for them. Pure.
+// trace's scope, plus the unattributed ones where the trace asks for them. Pure in what it returns;
+// it keeps two memo caches between calls (key order, VM names) that change no result.
 import { trim } from '../api/histogram.js';
 import { matches } from '../api/selector.js';
 import type { Trace } from '../api/reports.js';
-import type { Condition, Direction, RawDirections, RawHistogram, ReportStatus, TraceMode, VMReport } from '../api/v1alpha1.js';
+import type { Direction, RawDirections, RawHistogram, ReportStatus, VMReport } from '../api/v1alpha1.js';
 import type { VmRef } from './attribution.js';
+import type { NodeHealth } from './health.js';
 import { addCounts, parseKey, zeroCounts, type Counts } from './ledger.js';
-
-/** What the agent knows about its node's ability to trace (kernel probe + loader health). */
-export interface NodeHealth {
-  state: 'Pending' | 'Reporting' | 'Failed';
-  reason?: string;
-  message?: string;
-  kernel: string;
-  mode?: TraceMode;
-  conditions?: Condition[];
-}
 
 export interface ReportInput {
   trace: Trace;
