@@ -3,7 +3,6 @@
 // node; the agent itself learns the same from the loader's exit code (src/agent/health.ts).
 import { LoaderParseError } from './snapshot.js';
 
-export { LOADER_EXIT } from './exit-codes.js';
 
 export interface LoaderProbe {
   type: 'probe';
@@ -12,7 +11,7 @@ export interface LoaderProbe {
   ok: boolean;
   /** The mode a start would use; null when none is possible. */
   mode: 'raw_tp' | 'tracepoint' | 'fentry' | null;
-  /** What a start would exit with: 0, or one of LOADER_EXIT. */
+  /** What a start would exit with: 0, or one of LOADER_EXIT (exit-codes.ts). */
   exitCode: number;
   /** Whether /sys/fs/bpf is a bpf filesystem (needed for --pin). */
   bpffs: boolean;

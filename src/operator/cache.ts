@@ -11,7 +11,7 @@ import { Informer } from '../kube/informer.js';
 import { agentPodProblem, trimAgentPod, type AgentPod, type AgentProblem } from './agent-pods.js';
 import { compactReport, type CompactReport } from './compact.js';
 import type { OperatorConfig } from './config.js';
-import { AGENT_LABELS, MANAGED_BY } from './daemonset.js';
+import { MANAGED_BY, agentPodLabels, selectorOf } from './daemonset.js';
 import type { OperatorMetrics } from './metrics.js';
 
 /** An API type as the informer holds it. */
@@ -75,10 +75,10 @@ export class Caches {
     });
     this.nodes = new Informer<Node>(client, '/api/v1/nodes', { transform: trimNode });
     this.daemonSets = new Informer<KubeObject>(client, `/apis/apps/v1/namespaces/${cfg.namespace}/daemonsets`, {
-      labelSelector: Object.entries(MANAGED_BY).map(([k, v]) => `${k}=${v}`).join(','),
+      labelSelector: selectorOf(MANAGED_BY),
     });
     this.agentPods = new Informer<AgentPod & KubeObject>(client, `/api/v1/namespaces/${cfg.namespace}/pods`, {
-      labelSelector: Object.entries({ ...AGENT_LABELS, 'app.kubernetes.io/instance': cfg.agent.name }).map(([k, v]) => `${k}=${v}`).join(','),
+      labelSelector: selectorOf(agentPodLabels(cfg.agent.name)),
       transform: (p) => trimAgentPod(p) as AgentPod & KubeObject,
     });
 

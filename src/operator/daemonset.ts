@@ -22,6 +22,13 @@ export const AGENT_LABELS = {
 } as const;
 export const MANAGED_BY = { 'app.kubernetes.io/managed-by': 'vhosttrace-operator' } as const;
 
+/** The labels of the agent pods of the DaemonSet named `name` (its selector). */
+export const agentPodLabels = (name: string) => ({ ...AGENT_LABELS, 'app.kubernetes.io/instance': name });
+
+/** Labels as a list call's labelSelector: k=v,k=v. */
+export const selectorOf = (labels: Record<string, string>): string =>
+  Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(',');
+
 /** When a trace started: its status.startTime once written, else its creation. */
 export function startTime(t: Trace): number | undefined {
   const s = t.status?.startTime ?? t.metadata.creationTimestamp;
@@ -74,7 +81,7 @@ export function desiredDaemonSet(traces: readonly Trace[], cfg: OperatorConfig, 
     terms.set(JSON.stringify(term), term);
   }
   const a = cfg.agent;
-  const labels = { ...AGENT_LABELS, 'app.kubernetes.io/instance': a.name };
+  const labels = agentPodLabels(a.name);
   const ro = true;
   const hostPath = (name: string, path: string, type: string) => ({ name, hostPath: { path, type } });
   return {

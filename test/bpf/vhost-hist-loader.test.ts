@@ -7,7 +7,8 @@ import { existsSync, mkdtempSync, rmSync, statfsSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { LOADER_EXIT, parseProbeLine } from '../../src/loader/probe.js';
+import { LOADER_EXIT } from '../../src/loader/exit-codes.js';
+import { parseProbeLine } from '../../src/loader/probe.js';
 import { SnapshotStream, parseSnapshotLine, parseSnapshotLines, type LoaderSnapshot } from '../../src/loader/snapshot.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { LOADER_EXIT, parseProbeLine } from '../../src/loader/probe.js';
+import { LOADER_EXIT } from '../../src/loader/exit-codes.js';
+import { parseProbeLine } from '../../src/loader/probe.js';
 
 // Lines as bpf/.output/vhost-hist --probe printed them on the host.
 const NO_TRACEPOINTS =
