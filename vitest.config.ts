@@ -3,9 +3,9 @@ import { BaseSequencer, type TestSpecification } from 'vitest/node';
 
 /**
  * The real-node file first: it holds one of the two workers for its whole run (two qemu guests,
- * about 13 minutes), while the light projects (unit, api, bpf, e2e) go one file after another
- * in the other. Their CPU fits in what the guests leave idle; one after the other they added
- * about three minutes to `npm test`. The kernel project's guests come after (group 1).
+ * 12-13 minutes), while the light projects (unit, api, bpf, e2e) go one file after another
+ * in the other. Beside it they slowed it little (743 s in CI, about 800 s alone); one after the
+ * other they added about four minutes (233 s) to `npm test`. The kernel project's guests come after (group 1).
  */
 class NodeFirst extends BaseSequencer {
   override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
