@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -151,32 +152,79 @@ void vh_print_snapshot_text(FILE *out, const struct vh_snapshot *snap)
 	fflush(out);
 }
 
+/* A CPU's value copied while no update of it was half-done (vhost-hist.h). */
+static bool vh_hist_whole(const struct vh_hist *h)
+{
+	__u64 pkts = 0, bytes = 0;
+	int k;
+
+	if (h->count != h->started)
+		return false;
+	for (k = 0; k < VH_MAX_SLOTS; k++) {
+		pkts += h->pkts[k];
+		bytes += h->bytes[k];
+	}
+	return pkts == h->count && bytes == h->count;
+}
+
+/*
+ * Tries per histogram; after the first few, 1 ms apart: an fentry program
+ * preempted mid-update keeps its CPU's value torn until it runs again.
+ */
+#define VH_READ_TRIES		40
+#define VH_READ_FAST_TRIES	4
+
+/* Sums the CPUs' values of one histogram, each from a copy that is whole. */
 static int vh_read_percpu_hist(int fd, __u32 idx, struct vh_hist *sum)
 {
-	int ncpus = libbpf_num_possible_cpus(), c, k;
-	struct vh_hist *vals;
+	int ncpus = libbpf_num_possible_cpus(), missing, c, k, t, err = 0;
+	const struct timespec pause = { .tv_nsec = 1000000 };
+	struct vh_hist *vals, *whole;
+	bool *have;
 
 	if (ncpus <= 0)
 		return -EINVAL;
-	vals = calloc(ncpus, sizeof(*vals));
-	if (!vals)
-		return -ENOMEM;
-	if (bpf_map_lookup_elem(fd, &idx, vals)) {
-		free(vals);
-		return -errno;
+	vals = calloc(2 * (size_t)ncpus, sizeof(*vals));
+	have = calloc(ncpus, sizeof(*have));
+	if (!vals || !have) {
+		err = -ENOMEM;
+		goto out;
+	}
+	whole = vals + ncpus;
+	for (t = 0, missing = ncpus; missing && t < VH_READ_TRIES; t++) {
+		if (t >= VH_READ_FAST_TRIES)
+			nanosleep(&pause, NULL);
+		if (bpf_map_lookup_elem(fd, &idx, vals)) {
+			err = -errno;
+			goto out;
+		}
+		for (c = 0; c < ncpus; c++) {
+			if (have[c] || !vh_hist_whole(&vals[c]))
+				continue;
+			whole[c] = vals[c];
+			have[c] = true;
+			missing--;
+		}
+	}
+	if (missing) {
+		err = -EAGAIN;
+		goto out;
 	}
 	memset(sum, 0, sizeof(*sum));
 	for (c = 0; c < ncpus; c++) {
-		sum->count += vals[c].count;
-		sum->sum_pkts += vals[c].sum_pkts;
-		sum->sum_bytes += vals[c].sum_bytes;
+		sum->count += whole[c].count;
+		sum->started += whole[c].started;
+		sum->sum_pkts += whole[c].sum_pkts;
+		sum->sum_bytes += whole[c].sum_bytes;
 		for (k = 0; k < VH_MAX_SLOTS; k++) {
-			sum->pkts[k] += vals[c].pkts[k];
-			sum->bytes[k] += vals[c].bytes[k];
+			sum->pkts[k] += whole[c].pkts[k];
+			sum->bytes[k] += whole[c].bytes[k];
 		}
 	}
+out:
 	free(vals);
-	return 0;
+	free(have);
+	return err;
 }
 
 static int vh_entry_cmp(const void *a, const void *b)
@@ -235,17 +283,19 @@ int vh_read_snapshot(const struct vh_maps *maps, struct vh_snapshot *snap)
 				continue;
 			err = vh_add_slot(maps, snap, key, slot);
 			if (err)
-				return err;
+				goto fail;
 		}
 	}
 	err = vh_add_slot(maps, snap, 0, maps->max_cgroups);
 	if (err)
-		return err;
+		goto fail;
 	qsort(snap->entries, snap->nr_entries, sizeof(*snap->entries), vh_entry_cmp);
 
 	cvals = calloc(ncpus, sizeof(*cvals));
-	if (!cvals)
-		return -ENOMEM;
+	if (!cvals) {
+		err = -ENOMEM;
+		goto fail;
+	}
 	for (i = 0; i < VH_NR_COUNTERS; i++) {
 		if (bpf_map_lookup_elem(maps->counters_fd, &i, cvals))
 			continue;
@@ -254,6 +304,10 @@ int vh_read_snapshot(const struct vh_maps *maps, struct vh_snapshot *snap)
 	}
 	free(cvals);
 	return 0;
+fail:
+	/* Nothing to free for the caller: a failed read leaves no snapshot. */
+	vh_free_snapshot(snap);
+	return err;
 }
 
 void vh_free_snapshot(struct vh_snapshot *snap)

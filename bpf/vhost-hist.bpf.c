@@ -309,20 +309,28 @@ static __always_inline void vh_record(void *ctx, __u32 dir, __u32 pkts, __u32 by
 
 	if (!h)
 		return;
+	/* started first, count last: the loader's torn-copy check (vhost-hist.h). */
 	if (atomic_updates) {
-		__sync_fetch_and_add(&h->count, 1);
+		__sync_fetch_and_add(&h->started, 1);
 		__sync_fetch_and_add(&h->sum_pkts, pkts);
 		__sync_fetch_and_add(&h->sum_bytes, bytes);
 		__sync_fetch_and_add(&h->pkts[vh_slot(pkts)], 1);
 		__sync_fetch_and_add(&h->bytes[vh_slot(bytes)], 1);
+		__sync_fetch_and_add(&h->count, 1);
 		return;
 	}
-	/* Per-CPU value, programs do not nest on one CPU: plain adds are exact. */
-	h->count++;
+	/*
+	 * Per-CPU value, programs do not nest on one CPU: plain adds are exact.
+	 * x86 keeps stores in order; the barriers keep the compiler from moving them.
+	 */
+	h->started++;
+	barrier();
 	h->sum_pkts += pkts;
 	h->sum_bytes += bytes;
 	h->pkts[vh_slot(pkts)]++;
 	h->bytes[vh_slot(bytes)]++;
+	barrier();
+	h->count++;
 }
 
 /* raw_tp: the cheapest attach type, no BTF needed for the tracepoint. */

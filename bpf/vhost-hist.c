@@ -852,6 +852,11 @@ int main(int argc, char **argv)
 		if (env.json && now_s() >= next && !exiting) {
 			next += env.interval;
 			err = snapshot(&ld, &snap);
+			if (err == -EAGAIN) {
+				/* Some CPU's value stayed mid-update; the next line has it all. */
+				fprintf(stderr, "vhost-hist: a histogram kept changing while read, line skipped\n");
+				continue;
+			}
 			if (err)
 				return die(VH_EXIT_ERROR, "read maps: %s", strerror(-err));
 			vh_print_json(stdout, &jctx, &snap);

@@ -26,13 +26,19 @@
  * Lives in a per-CPU array at index slot * VH_NR_DIRS + dir; the loader sums
  * the CPUs. Slot index max_cgroups is the overflow slot: events of cgroups
  * that did not fit, still counted, reported under cgroup id 0.
+ *
+ * The loader's copy of a CPU's value can overlap that CPU's update (the
+ * kernel copies it word by word, in address order). So an update bumps
+ * `started` (the last word) first and `count` (the first word) last: a copy
+ * with count == started saw no update half-done (vh-common.c retries others).
  */
 struct vh_hist {
-	__u64 count;		/* events (runs) */
+	__u64 count;		/* events (runs) finished: written last, copied first */
 	__u64 sum_pkts;		/* exact sum of packets over all runs */
 	__u64 sum_bytes;	/* exact sum of bytes over all runs */
 	__u64 pkts[VH_MAX_SLOTS];
 	__u64 bytes[VH_MAX_SLOTS];
+	__u64 started;		/* events begun: written first, copied last */
 };
 
 /* Per-task state (BPF_MAP_TYPE_TASK_STORAGE), one per vhost worker. */

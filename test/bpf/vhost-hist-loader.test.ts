@@ -100,6 +100,26 @@ describe('vhost-hist --json', () => {
     }
   });
 
+  it('prints only whole histograms while every CPU updates the one it reads', () => {
+    // sys_enter from a syscall-bound dd per CPU, all into one histogram (--no-cgroup), read
+    // every 2 ms: without the started/count check (bpf/vhost-hist.h) some copies are torn,
+    // and parsing finds buckets that do not add up to the runs (about 4 a second here).
+    const cpus = Number(sh('nproc', []).stdout.trim());
+    const busy = Array.from({ length: cpus }, (_, cpu) =>
+      spawn('taskset', ['-c', String(cpu), 'dd', 'if=/dev/zero', 'of=/dev/null', 'bs=1'], { stdio: 'ignore' }),
+    );
+    let r: ReturnType<typeof sh>;
+    try {
+      r = sh(LOADER, ['--json', '-i', '0.002', '-d', '4', '--no-cgroup', '--raw-tp-names', 'sys_enter,sys_enter']);
+    } finally {
+      for (const p of busy) p.kill('SIGKILL');
+    }
+    expect(r.status, r.stderr).toBe(0);
+    const lines = parseSnapshotLines(r.stdout); // throws on the first torn histogram
+    expect(lines.length).toBeGreaterThan(500);
+    expect(lines.at(-1)!.histograms.find((e) => e.direction === 'rx')!.packets.count).toBeGreaterThan(1_000_000);
+  });
+
   it('reports the kernel run stats of its programs while it runs with --stats', async () => {
     const loader = startLoader(['--json', '-i', '0.1', '--stats', '--pin-dir', pinDir, ...QUIET_TP]);
     try {
