@@ -10,6 +10,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { LOADER_EXIT } from '../../src/loader/exit-codes.js';
 import { parseProbeLine } from '../../src/loader/probe.js';
 import { SnapshotStream, parseSnapshotLine, parseSnapshotLines, type LoaderSnapshot } from '../../src/loader/snapshot.js';
+import { missing } from '../harness/prereq.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const OUT = join(ROOT, 'bpf/.output');
@@ -249,7 +250,7 @@ describe('exit codes', () => {
     expect(r.stderr).toMatch(/is not on a bpf filesystem/);
   });
 
-  it.skipIf(sh('which', ['bpftool']).status !== 0)('7: pinned state of another layout', () => {
+  it.skipIf(missing('bpftool', sh('which', ['bpftool']).status === 0, 'apt-get install bpftool (test/setup does)'))('7: pinned state of another layout', () => {
     sh('mkdir', ['-p', pinDir]);
     const mk = sh('bpftool', ['map', 'create', `${pinDir}/meta`, 'type', 'array', 'key', '4', 'value', '24', 'entries', '1', 'name', 'meta']);
     expect(mk.status, mk.stderr).toBe(0);

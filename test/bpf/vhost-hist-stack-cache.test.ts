@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SnapshotStream, type LoaderSnapshot } from '../../src/loader/snapshot.js';
+import { missing } from '../harness/prereq.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const LOADER = join(ROOT, 'bpf/.output/vhost-hist');
@@ -86,7 +87,7 @@ afterAll(() => {
 });
 
 describe('stack-keyed slot cache', () => {
-  it.skipIf(!root)('attributes every event exactly as a cgroup lookup per event does, while stacks are reused and tasks move', async () => {
+  it.skipIf(missing('a cgroup v2 mount', !!root, 'mount cgroup2 at /sys/fs/cgroup (the agent needs cgroup v2 ids too)'))('attributes every event exactly as a cgroup lookup per event does, while stacks are reused and tasks move', async () => {
     const cached = startLoader('stack');
     const reference = startLoader('none');
     await Promise.all([cached.attached(), reference.attached()]);

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { SEED_BANNER, renderLog2Hist, renderSeedText } from '../../src/loader/bcc-text.js';
+import { missing } from '../harness/prereq.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const OUT = join(ROOT, 'bpf/.output');
@@ -131,7 +132,7 @@ function renderBcc(cases: readonly (readonly number[])[], label: string): string
   return JSON.parse(r.stdout) as string[];
 }
 
-describe.skipIf(!hasBcc)('--render-hist (C) against BCC\'s own print_log2_hist (python3-bpfcc)', () => {
+describe.skipIf(missing('BCC\'s Python module', hasBcc, 'apt-get install python3-bpfcc (test/setup does)'))('--render-hist (C) against BCC\'s own print_log2_hist (python3-bpfcc)', () => {
   it('prints what bcc.table._print_log2_hist prints for the seed, edge cases and 200 random histograms', () => {
     const rnd = lcg(7);
     const cases: number[][] = [
