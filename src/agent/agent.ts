@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { parseDuration } from '../api/duration.js';
 import { merge } from '../api/histogram.js';
+import { endTime, isFinished } from '../api/lifetime.js';
 import { reportSkeleton, traceRef, type Trace } from '../api/reports.js';
 import { matches } from '../api/selector.js';
 import { API_VERSION, type ClusterVhostTrace, type VhostTrace, type VhostTraceReport } from '../api/v1alpha1.js';
@@ -167,7 +168,7 @@ export class Agent {
   async stop(): Promise<void> {
     this.stopping = true;
     clearTimeout(this.timer);
-    const keep = this.activeTraces().length > 0;
+    const keep = this.openTraces().length > 0;
     await this.loader.stop();
     for (const uid of this.ledgers.keys()) await this.persist(uid);
     if (!keep) await run(this.cfg.loaderStopCommand).catch((e: Error) => this.log.warn({ err: e.message }, 'unpinning failed'));
@@ -191,17 +192,14 @@ export class Agent {
     }
   }
 
-  /** Traces that select this node and have not finished. */
-  activeTraces(): Trace[] {
+  /**
+   * Traces that select this node and are not finished (api/lifetime.ts): one past its end is
+   * still here until its final report is written.
+   */
+  openTraces(): Trace[] {
     const nodeLabels = this.node.list()[0]?.metadata.labels;
     const all: Trace[] = [...this.traces.list(), ...this.clusterTraces.list()];
-    return all.filter((t) => {
-      if (t.metadata.deletionTimestamp) return false;
-      // Completed is final. Failed is not: it clears when a node can trace again, and only
-      // that node's reports can say so.
-      if (t.status?.phase === 'Completed') return false;
-      return matches(t.spec.nodeSelector, nodeLabels);
-    });
+    return all.filter((t) => !isFinished(t) && matches(t.spec.nodeSelector, nodeLabels));
   }
 
   private intervalOf(t: Trace): number {
@@ -213,12 +211,6 @@ export class Agent {
     }
   }
 
-  private endOf(t: Trace): number | undefined {
-    if (!t.spec.duration) return undefined;
-    const start = Date.parse(t.status?.startTime ?? t.metadata.creationTimestamp ?? '');
-    return Number.isNaN(start) ? undefined : start + parseDuration(t.spec.duration);
-  }
-
   private async tick(): Promise<void> {
     if (this.busy) return; // the running tick schedules the next one
     this.busy = true;
@@ -226,12 +218,12 @@ export class Agent {
     let waiting = false;
     try {
       const now = Date.now();
-      const active = this.activeTraces();
-      for (const t of active) {
+      const open = this.openTraces();
+      for (const t of open) {
         const uid = t.metadata.uid!;
         const sched = this.schedules.get(uid) ?? { nextAt: now, skeletonApplied: false, done: false };
         this.schedules.set(uid, sched);
-        const end = this.endOf(t);
+        const end = endTime(t);
         const final = end !== undefined && now >= end;
         if (sched.done) continue;
         if (now >= this.dueAt(t, sched) || final) {
@@ -247,7 +239,7 @@ export class Agent {
         // Its next report, or its end (a final report; retried at nextAt after that).
         next = Math.min(next, due, end !== undefined && end > now ? end : Infinity);
       }
-      await this.forget(active);
+      await this.forget(open);
     } finally {
       this.busy = false;
       this.waitingForLine = waiting;
@@ -271,10 +263,10 @@ export class Agent {
   }
 
   /** Drops the state of traces that are gone (deleted, or no longer in the cache). */
-  private async forget(active: Trace[]): Promise<void> {
+  private async forget(open: Trace[]): Promise<void> {
     const known = new Set([...this.traces.list(), ...this.clusterTraces.list()].map((t) => t.metadata.uid));
-    const activeUids = new Set(active.map((t) => t.metadata.uid));
-    for (const uid of this.schedules.keys()) if (!activeUids.has(uid)) this.schedules.delete(uid);
+    const openUids = new Set(open.map((t) => t.metadata.uid));
+    for (const uid of this.schedules.keys()) if (!openUids.has(uid)) this.schedules.delete(uid);
     for (const uid of [...this.ledgers.keys()]) {
       if (known.has(uid)) continue;
       this.ledgers.delete(uid);
@@ -415,7 +407,7 @@ export class Agent {
     out += header('vhosttrace_agent_loader_restarts_total', 'counter', 'Times the loader exited and was restarted.') + sample('vhosttrace_agent_loader_restarts_total', {}, l.restarts);
     out += header('vhosttrace_agent_reports_total', 'counter', 'Report writes, by result.');
     out += sample('vhosttrace_agent_reports_total', { result: 'ok' }, this.stats.reportsWritten) + sample('vhosttrace_agent_reports_total', { result: 'error' }, this.stats.reportErrors);
-    out += header('vhosttrace_agent_active_traces', 'gauge', 'Traces that select this node.') + sample('vhosttrace_agent_active_traces', {}, this.activeTraces().length);
+    out += header('vhosttrace_agent_active_traces', 'gauge', 'Traces that select this node.') + sample('vhosttrace_agent_active_traces', {}, this.openTraces().length);
     out += header('vhosttrace_agent_dropped_keys_total', 'counter', 'New cgroups the BPF maps had no room for (counted as cgroup 0).') + sample('vhosttrace_agent_dropped_keys_total', {}, snap?.dropped.keysRefused ?? 0);
     this.loader.release();
     return out;

@@ -3,9 +3,9 @@
 import { AGENT_NODE_FLAGS } from '../agent/node-flags.js';
 import { matches } from '../api/selector.js';
 import { KUBEVIRT_SCHEDULABLE, type LabelSelector } from '../api/v1alpha1.js';
+import { isActive } from '../api/lifetime.js';
 import type { Trace } from '../api/reports.js';
 import type { OperatorConfig } from './config.js';
-import { parseDuration } from './interval.js';
 
 export interface NodeSelectorRequirement {
   key: string;
@@ -28,26 +28,6 @@ export const agentPodLabels = (name: string) => ({ ...AGENT_LABELS, 'app.kuberne
 /** Labels as a list call's labelSelector: k=v,k=v. */
 export const selectorOf = (labels: Record<string, string>): string =>
   Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(',');
-
-/** When a trace started: its status.startTime once written, else its creation. */
-export function startTime(t: Trace): number | undefined {
-  const s = t.status?.startTime ?? t.metadata.creationTimestamp;
-  return s ? Date.parse(s) : undefined;
-}
-
-/** When a trace with a duration ends; undefined for a trace that runs until deleted. */
-export function endTime(t: Trace): number | undefined {
-  const start = startTime(t);
-  return t.spec.duration && start !== undefined ? start + parseDuration(t.spec.duration) : undefined;
-}
-
-/** A trace is active (needs agents) until it is deleted, completed, or its duration is over. */
-export function isActive(t: Trace, now: number): boolean {
-  if (t.metadata.deletionTimestamp) return false;
-  if (t.status?.phase === 'Completed') return false;
-  const end = endTime(t);
-  return end === undefined || now < end;
-}
 
 /** The nodes a trace selects: KubeVirt nodes that match its nodeSelector. */
 export function selectsNode(t: Trace, labels: Record<string, string> | undefined): boolean {

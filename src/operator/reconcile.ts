@@ -4,12 +4,13 @@
 // report times) only saves writes and measures latency, and is not needed to be correct.
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
+import { endTime, isActive } from '../api/lifetime.js';
 import type { Trace } from '../api/reports.js';
 import { API_VERSION, type TraceStatus } from '../api/v1alpha1.js';
 import { ApiError, type KubeClient, type KubeObject } from '../kube/client.js';
 import { DAEMONSET_KEY, type Caches } from './cache.js';
 import type { OperatorConfig } from './config.js';
-import { desiredDaemonSet, endTime, isActive, selectsNode } from './daemonset.js';
+import { desiredDaemonSet, selectsNode } from './daemonset.js';
 import type { OperatorMetrics } from './metrics.js';
 import { nextTimedChange, rollUp } from './rollup.js';
 

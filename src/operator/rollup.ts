@@ -1,6 +1,7 @@
 // The status of a trace from its reports: phase, conditions, per-node states, top VMs and the
 // cluster summary (the exact merge of the reports' totals). Pure: the caller passes the clock.
 import { empty, summarize, withoutBuckets } from '../api/histogram.js';
+import { endTime } from '../api/lifetime.js';
 import type { Trace } from '../api/reports.js';
 import type {
   Condition,
@@ -15,7 +16,6 @@ import type {
 } from '../api/v1alpha1.js';
 import type { AgentProblem } from './agent-pods.js';
 import { compactReport, isCompact, NODE_MESSAGE_CHARS, Reader, type CompactReport } from './compact.js';
-import { endTime } from './daemonset.js';
 import { defaultIntervalSeconds, formatSeconds, parseDuration } from './interval.js';
 
 export const LIMITS = {

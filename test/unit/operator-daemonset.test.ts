@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { Trace } from '../../src/api/reports.js';
+import { isActive } from '../../src/api/lifetime.js';
 import { defaultConfig } from '../../src/operator/config.js';
-import { desiredDaemonSet, isActive, selectsNode, type NodeSelectorTerm } from '../../src/operator/daemonset.js';
+import { desiredDaemonSet, selectsNode, type NodeSelectorTerm } from '../../src/operator/daemonset.js';
 import { defaultIntervalSeconds, formatSeconds, parseDuration } from '../../src/operator/interval.js';
 
 const NOW = Date.parse('2026-11-24T12:00:00Z');
