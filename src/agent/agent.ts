@@ -4,7 +4,7 @@
 // its state dir on the host, so a restarted agent continues where it stopped.
 import { spawn } from 'node:child_process';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { parseDuration } from '../api/duration.js';
@@ -16,12 +16,14 @@ import { API_VERSION, type ClusterVhostTrace, type VhostTrace, type VhostTraceRe
 import { isNotFound, resourcePath, type KubeClient, type KubeObject } from '../kube/client.js';
 import { Informer } from '../kube/informer.js';
 import type { LoaderSnapshot } from '../loader/snapshot.js';
+import { closeServer, portOf, serveEndpoints } from '../metrics/server.js';
+import { header, sample } from '../metrics/text.js';
 import { Attributor, type PodInfo, type VmRef } from './attribution.js';
 import { nodeHealth } from './health.js';
 import { scanCgroups, scanVhostWorkers, unifiedRoot } from './host-scan.js';
 import { advance, CountsWentBackwards, ledgerFromJSON, ledgerToJSON, openLedger, parseKey, sinceStart, type Counts, type Ledger } from './ledger.js';
 import { LoaderSupervisor } from './loader-supervisor.js';
-import { header, histogramSeries, sample } from './metrics.js';
+import { histogramSeries } from './metrics.js';
 import { probeKernel, type KernelFacts, type ProbePaths } from './probe.js';
 import { buildReportStatus } from './report-status.js';
 
@@ -173,13 +175,12 @@ export class Agent {
     for (const uid of this.ledgers.keys()) await this.persist(uid);
     if (!keep) await run(this.cfg.loaderStopCommand).catch((e: Error) => this.log.warn({ err: e.message }, 'unpinning failed'));
     for (const inf of [this.traces, this.clusterTraces, this.pods, this.namespaces, this.node] as Informer<KubeObject>[]) inf.stop();
-    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+    await closeServer(this.server);
     this.log.info({ unpinned: !keep }, 'agent stopped');
   }
 
   get port(): number {
-    const a = this.server?.address();
-    return typeof a === 'object' && a ? a.port : 0;
+    return portOf(this.server);
   }
 
   private async onFirstSnapshot(s: LoaderSnapshot): Promise<void> {
@@ -414,22 +415,15 @@ export class Agent {
   }
 
   private async serve(): Promise<void> {
-    this.server = createServer((req, res) => {
-      if (req.url === '/metrics') {
-        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(this.metrics());
-      } else if (req.url === '/healthz') {
-        res.writeHead(200).end('ok\n');
-      } else if (req.url === '/readyz') {
-        const h = this.health();
+    this.server = await serveEndpoints(this.cfg.port, {
+      metrics: () => this.metrics(),
+      ready: () => {
         // Ready once it can report, whatever the report says: a node that cannot trace must
         // still say so, so a Failed kernel probe is not a reason to be unready.
-        const ready = this.ready;
-        res.writeHead(ready ? 200 : 503).end(`${ready ? 'ok' : 'starting'}: ${h.state}${h.reason ? ` (${h.reason})` : ''}\n`);
-      } else {
-        res.writeHead(404).end();
-      }
+        const h = this.health();
+        return { ok: this.ready, text: `${this.ready ? 'ok' : 'starting'}: ${h.state}${h.reason ? ` (${h.reason})` : ''}` };
+      },
     });
-    await new Promise<void>((r) => this.server!.listen(this.cfg.port, r));
   }
 }
 

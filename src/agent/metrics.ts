@@ -1,24 +1,8 @@
-// Prometheus text exposition (format 0.0.4) for the agent's /metrics. Pure rendering: log2
-// histograms become Prometheus histograms whose `le` bounds are exactly the slots' upper
-// bounds (1, 3, 7, 15, ...), so nothing is re-bucketed.
+// Log2 histograms as Prometheus histograms for the agent's /metrics: the `le` bounds are exactly
+// the slots' upper bounds (1, 3, 7, 15, ...), so nothing is re-bucketed. Pure.
 import { slotMax } from '../api/histogram.js';
 import type { RawHistogram } from '../api/v1alpha1.js';
-
-export type Labels = Record<string, string>;
-
-const escape = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
-const fmt = (l: Labels) => {
-  const parts = Object.entries(l).map(([k, v]) => `${k}="${escape(v)}"`);
-  return parts.length ? `{${parts.join(',')}}` : '';
-};
-
-export function header(name: string, type: 'counter' | 'gauge' | 'histogram', help: string): string {
-  return `# HELP ${name} ${help}\n# TYPE ${name} ${type}\n`;
-}
-
-export function sample(name: string, labels: Labels, value: number): string {
-  return `${name}${fmt(labels)} ${value}\n`;
-}
+import { sample, type Labels } from '../metrics/text.js';
 
 /** One histogram series; `slots` fixes the bucket bounds so every series of a family has the same. */
 export function histogramSeries(name: string, labels: Labels, h: RawHistogram, slots: number): string {

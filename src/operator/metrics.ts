@@ -1,13 +1,9 @@
-// Prometheus text-format metrics (counters, gauges, histograms with labels) and the HTTP
-// server for /metrics, /healthz and /readyz. Small on purpose: prom-client is not a dependency.
-import { createServer, type Server } from 'node:http';
+// The operator's metrics: counters, gauges and histograms with labels, rendered in the
+// Prometheus text format. Small on purpose: prom-client is not a dependency.
+import { labelPairs, type Labels } from '../metrics/text.js';
 
-type Labels = Record<string, string>;
-const labelKey = (l: Labels) =>
-  Object.keys(l)
-    .sort()
-    .map((k) => `${k}="${l[k]!.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`)
-    .join(',');
+/** A series' identity and its rendered labels at once: pairs in sorted key order. */
+const labelKey = (l: Labels) => labelPairs(l, Object.keys(l).sort());
 const withLabels = (name: string, key: string, extra = '') => `${name}{${[key, extra].filter(Boolean).join(',')}}`.replace('{}', '');
 
 interface Metric {
@@ -100,25 +96,4 @@ export class OperatorMetrics {
     const all: Metric[] = [this.reconciles, this.errors, this.statusWrites, this.queueDepth, this.leader, this.rollupSeconds, this.reportToStatus, this.eventToStatus, this.informerEvents, this.memory, this.heap];
     return `${[...all.flatMap((m) => m.render()), ...cpuLines].join('\n')}\n`;
   }
-}
-
-/** /metrics, /healthz (the process answers), /readyz (ready() is true). Port 0 picks one. */
-export function serve(port: number, metrics: OperatorMetrics, ready: () => boolean): Promise<Server> {
-  const server = createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
-    if (path === '/metrics') {
-      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(metrics.render());
-    } else if (path === '/healthz') {
-      res.writeHead(200).end('ok\n');
-    } else if (path === '/readyz') {
-      const ok = ready();
-      res.writeHead(ok ? 200 : 503).end(ok ? 'ok\n' : 'informers not synced\n');
-    } else {
-      res.writeHead(404).end();
-    }
-  });
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, () => resolve(server));
-  });
 }

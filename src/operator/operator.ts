@@ -3,10 +3,11 @@
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import type { KubeClient } from '../kube/client.js';
+import { closeServer, portOf, serveEndpoints } from '../metrics/server.js';
 import { Caches, DAEMONSET_KEY } from './cache.js';
 import type { OperatorConfig } from './config.js';
 import { LeaderElector } from './leader.js';
-import { OperatorMetrics, serve } from './metrics.js';
+import { OperatorMetrics } from './metrics.js';
 import { WorkQueue } from './queue.js';
 import { Reconciler } from './reconcile.js';
 
@@ -71,12 +72,14 @@ export class Operator {
 
   /** The port /metrics listens on (after start). */
   get port(): number {
-    const a = this.server?.address();
-    return typeof a === 'object' && a ? a.port : 0;
+    return portOf(this.server);
   }
 
   async start(): Promise<void> {
-    this.server = await serve(this.cfg.metricsPort, this.metrics, () => this.synced);
+    this.server = await serveEndpoints(this.cfg.metricsPort, {
+      metrics: () => this.metrics.render(),
+      ready: () => ({ ok: this.synced, text: this.synced ? 'ok' : 'informers not synced' }),
+    });
     await this.caches.start();
     this.synced = true;
     this.log.info({ identity: this.cfg.identity }, 'caches synced; waiting for the lease');
@@ -119,7 +122,6 @@ export class Operator {
     this.queue.shutDown();
     this.caches.stop();
     await Promise.all(this.workers);
-    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
-    this.server?.closeAllConnections();
+    await closeServer(this.server);
   }
 }

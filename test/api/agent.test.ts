@@ -127,6 +127,20 @@ async function finalReport(ns: string, name: string, done: (r: VhostTraceReport)
   });
 }
 
+/** Prometheus text (0.0.4) samples; label values unescaped. */
+function parseExposition(text: string): { name: string; labels: Record<string, string>; value: number }[] {
+  return text
+    .split('\n')
+    .filter((l) => l && !l.startsWith('#'))
+    .map((l) => {
+      const m = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(l);
+      if (!m) throw new Error(`not a sample line: ${l}`);
+      const labels: Record<string, string> = {};
+      for (const [, k, v] of (m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[k!] = v!.replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c));
+      return { name: m[1]!, labels, value: Number(m[3]) };
+    });
+}
+
 const vmNamed = (node: string, name: string) => (w: Workload) => vmOfCgroup[node]?.[w.cgroupId] === name;
 const totalRuns = (node: string) => truth[node]!.reduce((n, w) => n + w.runs.length, 0);
 
@@ -171,6 +185,52 @@ describe('agents', () => {
     expect(r.status!.unattributed).toEqual({ rx: expected('node-1', unattributed, 'rx'), tx: expected('node-1', unattributed, 'tx') });
     expect(r.status!.total).toEqual({ rx: expected('node-1', () => true, 'rx'), tx: expected('node-1', () => true, 'tx') });
     expect(r.status!.total!.rx!.packets.count + r.status!.total!.tx!.packets.count).toBe(totalRuns('node-1'));
+  });
+
+  it('serves /metrics: per-VM Prometheus histograms whose buckets count the ground truth\'s runs, and the loader is up', async () => {
+    // Wait for the whole recording (its totals in the cluster trace's report), then scrape.
+    await finalReport('vhosttrace-system', 'cluster.everything.node-1', (x) => x.status?.total?.rx?.packets.count === 890);
+    const port = agents[0]!.port();
+    expect(port).toBeGreaterThan(0);
+    const res = await fetch(`http://127.0.0.1:${port}/metrics?scrape=1`);
+    expect(res.status).toBe(200);
+    const samples = parseExposition(await res.text());
+    const value = (name: string, labels: Record<string, string>) =>
+      samples.find((s) => s.name === name && JSON.stringify(Object.entries(s.labels).sort()) === JSON.stringify(Object.entries(labels).sort()))?.value;
+    const vms = [
+      { vm: 'vm-a1', namespace: 'ns-a', pick: vmNamed('node-1', 'vm-a1') },
+      { vm: 'vm-b1', namespace: 'ns-b', pick: vmNamed('node-1', 'vm-b1') },
+      // The stray cgroup and cgroup 0: no VM, one series.
+      { vm: '', namespace: '', pick: (w: Workload) => !vmOfCgroup['node-1']![w.cgroupId] },
+    ];
+    let series = 0;
+    for (const { vm, namespace, pick } of vms) {
+      for (const direction of ['rx', 'tx'] as const) {
+        const ws = truth['node-1']!.filter((w) => w.direction === direction && pick(w));
+        if (ws.length === 0) continue;
+        series++;
+        for (const [metric, values, slots] of [
+          ['vhosttrace_vhost_run_packets', ws.flatMap((w) => w.runs), 10],
+          ['vhosttrace_vhost_run_bytes', ws.flatMap((w) => w.runs.map((r) => r * w.frameBytes)), 21],
+        ] as const) {
+          const labels = { direction, namespace, vm };
+          expect(value(`${metric}_count`, labels), `${metric} ${vm} ${direction}`).toBe(values.length);
+          expect(value(`${metric}_sum`, labels)).toBe(values.reduce((a, b) => a + b, 0));
+          // le = 1, 3, 7, ...: each bucket counts the runs up to it, straight from the truth.
+          for (let k = 0; k < slots; k++) {
+            const le = 2 ** (k + 1) - 1;
+            expect(value(`${metric}_bucket`, { ...labels, le: String(le) }), `${metric} ${vm} ${direction} le=${le}`).toBe(values.filter((v) => v <= le).length);
+          }
+          expect(value(`${metric}_bucket`, { ...labels, le: '+Inf' })).toBe(values.length);
+        }
+      }
+    }
+    expect(series).toBe(5); // vm-a1 rx and tx, vm-b1 rx, no VM rx (stray) and tx (cgroup 0)
+    expect(samples.filter((s) => s.name === 'vhosttrace_vhost_run_packets_count')).toHaveLength(series);
+    expect(value('vhosttrace_agent_loader_up', {})).toBe(1);
+    expect(value('vhosttrace_agent_active_traces', {})).toBe(3); // a-all, b-db and everything all select node-1
+    expect(value('vhosttrace_agent_reports_total', { result: 'ok' })).toBeGreaterThan(0);
+    expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(200);
   });
 
   it('reports come at the trace interval, never faster', async () => {

@@ -57,6 +57,8 @@ export interface AgentProcess {
   stop(): Promise<void>;
   /** The replay loader's pid, to kill it alone. */
   loaderPid(): number | undefined;
+  /** The port of its /metrics, /healthz, /readyz, from its log (PORT=0 picks one). */
+  port(): number | undefined;
 }
 
 export function startAgent(opts: {
@@ -120,6 +122,12 @@ export function startAgent(opts: {
       await exited;
     },
     loaderPid: () => findProcess((argv) => argv.includes('replay.js') && argv.includes(rec) && !argv.includes('--stop')),
+    port() {
+      // The last start's line: a restarted agent picks a new port.
+      const lines = readFileSync(logFile, 'utf8').split('\n').filter((l) => l.includes('"serving /metrics'));
+      const last = lines.at(-1);
+      return last ? (JSON.parse(last) as { port: number }).port : undefined;
+    },
   };
 }
 
