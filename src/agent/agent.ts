@@ -12,7 +12,7 @@ import { merge } from '../api/histogram.js';
 import { endTime, isFinished } from '../api/lifetime.js';
 import { reportSkeleton, traceRef, type Trace } from '../api/reports.js';
 import { matches } from '../api/selector.js';
-import { API_VERSION, type ClusterVhostTrace, type VhostTrace, type VhostTraceReport } from '../api/v1alpha1.js';
+import { API_VERSION, type ClusterVhostTrace, type RawHistogram, type VhostTrace, type VhostTraceReport } from '../api/v1alpha1.js';
 import { isNotFound, resourcePath, type KubeClient, type KubeObject } from '../kube/client.js';
 import { Informer } from '../kube/informer.js';
 import type { LoaderSnapshot } from '../loader/snapshot.js';
@@ -21,7 +21,7 @@ import { header, sample } from '../metrics/text.js';
 import { Attributor, type PodInfo, type VmRef } from './attribution.js';
 import { nodeHealth } from './health.js';
 import { scanCgroups, scanVhostWorkers, unifiedRoot } from './host-scan.js';
-import { advance, CountsWentBackwards, ledgerFromJSON, ledgerToJSON, openLedger, parseKey, sinceStart, type Counts, type Ledger } from './ledger.js';
+import { advance, CountsWentBackwards, ledgerFromJSON, ledgerToJSON, openLedger, sinceStart, type Ledger, type SinceStart } from './ledger.js';
 import { LoaderSupervisor } from './loader-supervisor.js';
 import { histogramSeries } from './metrics.js';
 import { probeKernel, type KernelFacts, type ProbePaths } from './probe.js';
@@ -78,8 +78,8 @@ export class Agent {
   private readonly node: Informer<Named>;
   readonly loader: LoaderSupervisor;
   private attributor = new Attributor();
-  /** Ledger keys whose cgroup is attributed (or is cgroup 0, which never will be). */
-  private readonly attributedKeys = new Set<string>();
+  /** Cgroups attributed to a VM, and cgroup 0 (never will be): no second look needed. */
+  private readonly attributedCgroups = new Set<number>();
   private generation = 0;
   private readonly ledgers = new Map<string, Ledger>();
   private readonly schedules = new Map<string, Schedule>();
@@ -278,13 +278,13 @@ export class Agent {
   }
 
   /** Counts since the trace started, advancing (or opening) its ledger with the latest snapshot. */
-  private async countsFor(uid: string, log: Logger): Promise<Map<string, Counts>> {
+  private async countsFor(uid: string, log: Logger): Promise<SinceStart[]> {
     const l = this.ledgers.get(uid);
     // Nothing new from the loader since this ledger's last advance: no need to parse.
     const seq = this.loader.snapshotSeq;
     if (l && seq !== undefined && seq === this.ledgerSeq.get(uid)) return sinceStart(l);
     const snap = this.loader.lastSnapshot;
-    if (!snap) return l ? sinceStart(l) : new Map();
+    if (!snap) return l ? sinceStart(l) : [];
     this.ledgerSeq.set(uid, this.loader.snapshotSeq!);
     let shapeChanged = true;
     if (!l) {
@@ -318,14 +318,13 @@ export class Agent {
     this.persistedAt.set(uid, Date.now());
   }
 
-  private async refreshAttribution(since: Map<string, Counts>): Promise<void> {
+  private async refreshAttribution(since: readonly SinceStart[]): Promise<void> {
     let unknown = false;
-    for (const k of since.keys()) {
-      // Mappings are never forgotten, so a key attributed once needs no second look.
-      if (this.attributedKeys.has(k)) continue;
-      const id = parseKey(k).cgroupId;
-      if (id !== 0 && this.attributor.unknown(id)) unknown = true;
-      else this.attributedKeys.add(k);
+    for (const { cgroupId } of since) {
+      // Mappings are never forgotten, so a cgroup attributed once needs no second look.
+      if (this.attributedCgroups.has(cgroupId)) continue;
+      if (cgroupId !== 0 && this.attributor.unknown(cgroupId)) unknown = true;
+      else this.attributedCgroups.add(cgroupId);
     }
     if (!unknown || Date.now() - this.lastScan < RESCAN_MS) return;
     this.lastScan = Date.now();
@@ -393,7 +392,7 @@ export class Agent {
       ['vhosttrace_vhost_run_bytes', 'bytes', 21, 'Bytes per run of the vhost-net handler, per VM, since the BPF maps were created.'],
     ] as const) {
       out += header(metric, 'histogram', help);
-      const byVm = new Map<string, { labels: Record<string, string>; h: Counts[typeof field] }>();
+      const byVm = new Map<string, { labels: Record<string, string>; h: RawHistogram }>();
       for (const e of snap?.histograms ?? []) {
         const vm = this.attributor.vmOf(e.cgroupId);
         const labels = { direction: e.direction, namespace: vm?.namespace ?? '', vm: vm?.name ?? '' };

@@ -4,7 +4,7 @@
 // reboot or `vhost-hist --stop` recreates them from zero). Pure; the agent persists it as JSON
 // (ledgerToJSON, ledgerFromJSON).
 import { empty, merge, subtract } from '../api/histogram.js';
-import type { RawHistogram } from '../api/v1alpha1.js';
+import type { Direction, RawHistogram } from '../api/v1alpha1.js';
 import type { LoaderSnapshot } from '../loader/snapshot.js';
 
 export interface Counts {
@@ -12,34 +12,52 @@ export interface Counts {
   bytes: RawHistogram;
 }
 
-interface Entry {
+/** What the ledger keeps apart: one histogram pair of the loader. */
+export interface EntryId {
+  cgroupId: number;
+  direction: Direction;
+}
+
+interface Entry extends EntryId {
   base: Counts;
   last: Counts;
   carry: Counts;
+}
+
+/** One entry's counts since the trace started. */
+export interface SinceStart extends EntryId {
+  counts: Counts;
 }
 
 export interface Ledger {
   traceUid: string;
   /** The maps' generation the last snapshot came from (see advance). */
   generation: number;
-  /** "cgroupId/direction" -> counts. A Map: advance copies it every report. */
+  /** By keyOf(cgroupId, direction), for lookups and the state file; the entry holds its id. */
   entries: Map<string, Entry>;
 }
 
-/** The persisted form (state/traces/<uid>.json): entries as an object. */
+// "cgroupId/direction": the entries' map key and the state file's. Read back only by ledgerFromJSON.
+const keyOf = (cgroupId: number, direction: Direction) => `${cgroupId}/${direction}`;
+
+type PersistedEntry = Pick<Entry, 'base' | 'last' | 'carry'>;
+
+/** The persisted form (state/traces/<uid>.json): entries as an object keyed by keyOf. */
 export function ledgerToJSON(l: Ledger): string {
-  return JSON.stringify({ traceUid: l.traceUid, generation: l.generation, entries: Object.fromEntries(l.entries) });
+  const entries: Record<string, PersistedEntry> = {};
+  for (const [k, e] of l.entries) entries[k] = { base: e.base, last: e.last, carry: e.carry };
+  return JSON.stringify({ traceUid: l.traceUid, generation: l.generation, entries });
 }
 
 export function ledgerFromJSON(text: string): Ledger {
-  const o = JSON.parse(text) as { traceUid: string; generation: number; entries: Record<string, Entry> };
-  return { traceUid: o.traceUid, generation: o.generation, entries: new Map(Object.entries(o.entries)) };
-}
-
-export const entryKey = (cgroupId: number, direction: 'rx' | 'tx') => `${cgroupId}/${direction}`;
-export function parseKey(key: string): { cgroupId: number; direction: 'rx' | 'tx' } {
-  const slash = key.indexOf('/');
-  return { cgroupId: Number(key.slice(0, slash)), direction: key.slice(slash + 1) as 'rx' | 'tx' };
+  const o = JSON.parse(text) as { traceUid: string; generation: number; entries: Record<string, PersistedEntry> };
+  const entries = new Map<string, Entry>();
+  for (const [k, e] of Object.entries(o.entries)) {
+    const slash = k.indexOf('/');
+    const id: EntryId = { cgroupId: Number(k.slice(0, slash)), direction: k.slice(slash + 1) as Direction };
+    entries.set(k, { ...id, base: e.base, last: e.last, carry: e.carry });
+  }
+  return { traceUid: o.traceUid, generation: o.generation, entries };
 }
 
 const zero = (): Counts => ({ packets: empty(), bytes: empty() });
@@ -56,7 +74,7 @@ const minus = (a: Counts, b: Counts): Counts =>
 export function openLedger(traceUid: string, generation: number, s: LoaderSnapshot): Ledger {
   const entries = new Map<string, Entry>();
   for (const h of s.histograms) {
-    entries.set(entryKey(h.cgroupId, h.direction), { base: copyOf(h), last: copyOf(h), carry: zero() });
+    entries.set(keyOf(h.cgroupId, h.direction), { cgroupId: h.cgroupId, direction: h.direction, base: copyOf(h), last: copyOf(h), carry: zero() });
   }
   return { traceUid, generation, entries };
 }
@@ -97,12 +115,12 @@ function covers(a: RawHistogram, b: RawHistogram): boolean {
  */
 export function advance(l: Ledger, generation: number, s: LoaderSnapshot): void {
   const fresh = generation !== l.generation;
-  const found = s.histograms.map((h) => l.entries.get(entryKey(h.cgroupId, h.direction)));
+  const found = s.histograms.map((h) => l.entries.get(keyOf(h.cgroupId, h.direction)));
   if (!fresh) {
     found.forEach((e, i) => {
       const h = s.histograms[i]!;
       if (e && !isZero(e.base) && !(covers(h.packets, e.base.packets) && covers(h.bytes, e.base.bytes))) {
-        throw new CountsWentBackwards(entryKey(h.cgroupId, h.direction));
+        throw new CountsWentBackwards(keyOf(h.cgroupId, h.direction));
       }
     });
   } else {
@@ -122,17 +140,17 @@ export function advance(l: Ledger, generation: number, s: LoaderSnapshot): void 
       overwrite(e.last.bytes, h.bytes);
     }
     // A cgroup first seen after the trace started: all of its counts are the trace's.
-    else l.entries.set(entryKey(h.cgroupId, h.direction), { base: zero(), last: copyOf(h), carry: zero() });
+    else l.entries.set(keyOf(h.cgroupId, h.direction), { cgroupId: h.cgroupId, direction: h.direction, base: zero(), last: copyOf(h), carry: zero() });
   });
 }
 
 /**
- * Counts since the trace started, per entry key. Where base and carry are zero the value is the
- * entry's own `last`, which the next advance overwrites: read it before that.
+ * Counts since the trace started, one per entry. Where base and carry are zero the counts are
+ * the entry's own `last`, which the next advance overwrites: read them before that.
  */
-export function sinceStart(l: Ledger): Map<string, Counts> {
-  const out = new Map<string, Counts>();
-  for (const [k, e] of l.entries) out.set(k, add(e.carry, minus(e.last, e.base)));
+export function sinceStart(l: Ledger): SinceStart[] {
+  const out: SinceStart[] = [];
+  for (const e of l.entries.values()) out.push({ cgroupId: e.cgroupId, direction: e.direction, counts: add(e.carry, minus(e.last, e.base)) });
   return out;
 }
 

@@ -7,12 +7,12 @@ import type { Trace } from '../api/reports.js';
 import type { Direction, RawDirections, RawHistogram, ReportStatus, VMReport } from '../api/v1alpha1.js';
 import type { VmRef } from './attribution.js';
 import type { NodeHealth } from './health.js';
-import { addCounts, parseKey, zeroCounts, type Counts } from './ledger.js';
+import { addCounts, zeroCounts, type Counts, type SinceStart } from './ledger.js';
 
 export interface ReportInput {
   trace: Trace;
-  /** Counts since the trace started, by "cgroupId/direction" (ledger.sinceStart). */
-  since: ReadonlyMap<string, Counts>;
+  /** Counts since the trace started, per (cgroup, direction) (ledger.sinceStart). */
+  since: readonly SinceStart[];
   vmOf: (cgroupId: number) => VmRef | undefined;
   /** Labels of a namespace, for a ClusterVhostTrace's namespaceSelector. */
   namespaceLabels: (namespace: string) => Record<string, string> | undefined;
@@ -106,8 +106,7 @@ export function buildReportStatus(input: ReportInput): ReportStatus {
   const vms = new Map<string, { vm: VmRef; sortKey: string; counts: PerDirection }>();
   const unattributed = new DirectionSums();
   const total = new DirectionSums();
-  for (const [key, counts] of input.since) {
-    const { cgroupId, direction } = parseKey(key);
+  for (const { cgroupId, direction, counts } of input.since) {
     if (!wanted.includes(direction)) continue;
     const vm = input.vmOf(cgroupId);
     if (vm) {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { fromValues } from '../../src/api/histogram.js';
 import type { Trace } from '../../src/api/reports.js';
-import { entryKey, type Counts } from '../../src/agent/ledger.js';
+import type { Counts, SinceStart } from '../../src/agent/ledger.js';
 import { buildReportStatus } from '../../src/agent/report-status.js';
 import type { VmRef } from '../../src/agent/attribution.js';
 import { rng } from './prng.js';
@@ -12,14 +12,15 @@ const vms: Record<number, VmRef> = {
   2: { namespace: 'prod', name: 'web-0', uid: 'u2', labels: { app: 'web' } },
   3: { namespace: 'dev', name: 'db-9', uid: 'u3', labels: { app: 'db' } },
 };
-const since = new Map([
-  [entryKey(1, 'rx'), c(1, 2)],
-  [entryKey(1, 'tx'), c(4)],
-  [entryKey(2, 'rx'), c(8)],
-  [entryKey(3, 'rx'), c(16, 16)],
-  [entryKey(0, 'rx'), c(32)], // overflow slot: no VM
-  [entryKey(99, 'tx'), c(64)], // a QEMU outside Kubernetes
-]);
+const at = (cgroupId: number, direction: 'rx' | 'tx', counts: Counts): SinceStart => ({ cgroupId, direction, counts });
+const since = [
+  at(1, 'rx', c(1, 2)),
+  at(1, 'tx', c(4)),
+  at(2, 'rx', c(8)),
+  at(3, 'rx', c(16, 16)),
+  at(0, 'rx', c(32)), // overflow slot: no VM
+  at(99, 'tx', c(64)), // a QEMU outside Kubernetes
+];
 const base = {
   since,
   vmOf: (id: number) => vms[id],
@@ -75,7 +76,7 @@ describe('report status', () => {
     for (let round = 0; round < 200; round++) {
       const chosen = names.filter(() => rand() < 0.5);
       const refs: VmRef[] = chosen.map((name, i) => ({ namespace: rand() < 0.5 ? 'prod' : 'Prod', name, uid: `u${i}`, labels: {} }));
-      const s = buildReportStatus({ ...base, since: new Map(chosen.map((_, i) => [entryKey(i, 'rx'), c(1)])), vmOf: (id) => refs[id], trace: cvht({}) });
+      const s = buildReportStatus({ ...base, since: chosen.map((_, i) => at(i, 'rx', c(1))), vmOf: (id) => refs[id], trace: cvht({}) });
       const want = refs.map((v) => `${v.namespace}/${v.name}`).sort((a, b) => a.localeCompare(b));
       expect(s.vms!.map((v) => `${v.namespace}/${v.name}`)).toEqual(want);
     }
