@@ -3,13 +3,10 @@
 // not lose (each trace's ledger, the maps' generation, the cgroup -> VM mappings) is kept in
 // its state dir on the host, so a restarted agent continues where it stopped.
 import { spawn } from 'node:child_process';
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
-import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { parseDuration } from '../api/duration.js';
 import { merge } from '../api/histogram.js';
-import { endTime, isFinished } from '../api/lifetime.js';
+import { isFinished } from '../api/lifetime.js';
 import { reportSkeleton, traceRef, type Trace } from '../api/reports.js';
 import { matches } from '../api/selector.js';
 import { API_VERSION, type ClusterVhostTrace, type RawHistogram, type VhostTrace, type VhostTraceReport } from '../api/v1alpha1.js';
@@ -18,14 +15,16 @@ import { Informer } from '../kube/informer.js';
 import type { LoaderSnapshot } from '../loader/snapshot.js';
 import { closeServer, portOf, serveEndpoints } from '../metrics/server.js';
 import { header, sample } from '../metrics/text.js';
-import { Attributor, type PodInfo, type VmRef } from './attribution.js';
+import { Attributor, type PodInfo } from './attribution.js';
 import { nodeHealth } from './health.js';
 import { scanCgroups, scanVhostWorkers, unifiedRoot } from './host-scan.js';
-import { advance, CountsWentBackwards, ledgerFromJSON, ledgerToJSON, openLedger, sinceStart, type Ledger, type SinceStart } from './ledger.js';
+import { advance, CountsWentBackwards, openLedger, sinceStart, type Ledger, type SinceStart } from './ledger.js';
 import { LoaderSupervisor } from './loader-supervisor.js';
 import { histogramSeries } from './metrics.js';
 import { probeKernel, type KernelFacts, type ProbePaths } from './probe.js';
 import { buildReportStatus } from './report-status.js';
+import { afterReport, intervalOf, MAX_SLEEP_MS, newSchedule, reportNow, wakeFor, type LineState, type Schedule } from './schedule.js';
+import { StateDir } from './state-dir.js';
 
 export interface AgentConfig {
   nodeName: string;
@@ -54,21 +53,9 @@ interface Named extends KubeObject {
   metadata: { name: string; labels?: Record<string, string> };
 }
 
-interface Schedule {
-  nextAt: number;
-  skeletonApplied: boolean;
-  /** The final report after the trace's duration has been written. */
-  done: boolean;
-}
-
 const GROUP_PATH = `/apis/${API_VERSION}`;
 const RESCAN_MS = 5000;
 const PERSIST_MS = 10_000;
-/** The longest the agent sleeps between ticks even when nothing is due (a safety net). */
-const MAX_SLEEP_MS = 5000;
-/** How long a due report waits for the loader's next line, or for its first (see dueAt). */
-const LINE_WAIT_MS = 300;
-const FIRST_LINE_WAIT_MS = 3000;
 
 export class Agent {
   private readonly traces: Informer<VhostTrace>;
@@ -81,6 +68,7 @@ export class Agent {
   /** Cgroups attributed to a VM, and cgroup 0 (never will be): no second look needed. */
   private readonly attributedCgroups = new Set<number>();
   private generation = 0;
+  private readonly state: StateDir;
   private readonly ledgers = new Map<string, Ledger>();
   private readonly schedules = new Map<string, Schedule>();
   private readonly persistedAt = new Map<string, number>();
@@ -119,6 +107,7 @@ export class Agent {
     this.node = watch('/api/v1/nodes', 'node', { fieldSelector: `metadata.name=${cfg.nodeName}` });
     // A trace created, changed or deleted, or the node relabelled: look at once.
     for (const inf of [this.traces, this.clusterTraces, this.node] as Informer<KubeObject>[]) inf.on('change', () => this.wakeAt(Date.now()));
+    this.state = new StateDir(cfg.stateDir);
     this.loader = new LoaderSupervisor({ command: cfg.loaderCommand });
     this.loader.on('firstSnapshot', (s) => void this.onFirstSnapshot(s));
     this.loader.on('exit', (e, wait) =>
@@ -133,15 +122,10 @@ export class Agent {
   async start(): Promise<void> {
     this.facts = await probeKernel(this.cfg.probePaths);
     this.log.info({ facts: this.facts }, 'kernel probe');
-    await mkdir(join(this.cfg.stateDir, 'traces'), { recursive: true });
-    this.generation = Number(await readFile(join(this.cfg.stateDir, 'generation'), 'utf8').catch(() => '0')) || 0;
-    const remembered = JSON.parse(await readFile(join(this.cfg.stateDir, 'attribution.json'), 'utf8').catch(() => '[]'));
-    this.attributor = new Attributor(remembered as Array<[number, VmRef]>);
-    for (const f of await readdir(join(this.cfg.stateDir, 'traces'))) {
-      if (!f.endsWith('.json')) continue;
-      const l = ledgerFromJSON(await readFile(join(this.cfg.stateDir, 'traces', f), 'utf8'));
-      this.ledgers.set(l.traceUid, l);
-    }
+    const saved = await this.state.load();
+    this.generation = saved.generation;
+    this.attributor = new Attributor(saved.attribution);
+    for (const l of saved.ledgers) this.ledgers.set(l.traceUid, l);
     for (const inf of [this.traces, this.clusterTraces, this.pods, this.namespaces, this.node] as Informer<KubeObject>[]) void inf.run();
     this.loader.start();
     await this.serve();
@@ -189,7 +173,7 @@ export class Agent {
     if (!s.takeover) {
       // Fresh maps: counts start again from zero; ledgers carry what they had.
       this.generation++;
-      await writeAtomic(join(this.cfg.stateDir, 'generation'), String(this.generation));
+      await this.state.saveGeneration(this.generation);
     }
   }
 
@@ -203,15 +187,6 @@ export class Agent {
     return all.filter((t) => !isFinished(t) && matches(t.spec.nodeSelector, nodeLabels));
   }
 
-  private intervalOf(t: Trace): number {
-    const text = t.status?.interval ?? t.spec.interval;
-    try {
-      return text ? parseDuration(text) : this.cfg.defaultIntervalMs;
-    } catch {
-      return this.cfg.defaultIntervalMs;
-    }
-  }
-
   private async tick(): Promise<void> {
     if (this.busy) return; // the running tick schedules the next one
     this.busy = true;
@@ -222,23 +197,15 @@ export class Agent {
       const open = this.openTraces();
       for (const t of open) {
         const uid = t.metadata.uid!;
-        const sched = this.schedules.get(uid) ?? { nextAt: now, skeletonApplied: false, done: false };
+        const sched = this.schedules.get(uid) ?? newSchedule(now);
         this.schedules.set(uid, sched);
-        const end = endTime(t);
-        const final = end !== undefined && now >= end;
-        if (sched.done) continue;
-        if (now >= this.dueAt(t, sched) || final) {
-          const ok = await this.report(t, sched);
-          sched.nextAt = now + (ok ? this.intervalOf(t) : Math.min(this.intervalOf(t), 2000));
-          if (ok && final) {
-            sched.done = true;
-            continue;
-          }
-        }
-        const due = this.dueAt(t, sched);
-        if (due > sched.nextAt) waiting = true;
-        // Its next report, or its end (a final report; retried at nextAt after that).
-        next = Math.min(next, due, end !== undefined && end > now ? end : Infinity);
+        const interval = intervalOf(t, this.cfg.defaultIntervalMs);
+        const due = reportNow(t, sched, this.lineState(uid), interval, now);
+        if (due.now) afterReport(sched, await this.report(t, sched), due.final, interval, now);
+        const wake = wakeFor(t, sched, this.lineState(uid), interval, now);
+        if (!wake) continue;
+        waiting ||= wake.waitsForLine;
+        next = Math.min(next, wake.at);
       }
       await this.forget(open);
     } finally {
@@ -249,18 +216,8 @@ export class Agent {
     }
   }
 
-  /**
-   * When the trace's next report is due: at nextAt, or a little later if its ledger already has
-   * the loader's newest line while the loader runs. A newer line is then under a second away,
-   * and waiting for it (its arrival wakes the agent) gives the report the newest counts and
-   * parses the line in the wake-up that read it, while its bytes are still in the caches.
-   */
-  private dueAt(t: Trace, sched: Schedule): number {
-    if (!this.loader.running) return sched.nextAt;
-    const seq = this.loader.snapshotSeq;
-    // Just started, its first line on the way: a report now could only say Pending.
-    if (seq === undefined) return sched.nextAt + FIRST_LINE_WAIT_MS;
-    return this.ledgerSeq.get(t.metadata.uid!) === seq ? sched.nextAt + Math.min(LINE_WAIT_MS, this.intervalOf(t) / 4) : sched.nextAt;
+  private lineState(traceUid: string): LineState {
+    return { loaderRunning: this.loader.running, newestLine: this.loader.snapshotSeq, ledgerLine: this.ledgerSeq.get(traceUid) };
   }
 
   /** Drops the state of traces that are gone (deleted, or no longer in the cache). */
@@ -272,7 +229,7 @@ export class Agent {
       if (known.has(uid)) continue;
       this.ledgers.delete(uid);
       this.ledgerSeq.delete(uid);
-      await rm(join(this.cfg.stateDir, 'traces', `${uid}.json`), { force: true });
+      await this.state.removeLedger(uid);
       this.log.info({ traceUid: uid }, 'trace gone; its ledger is removed');
     }
   }
@@ -298,7 +255,7 @@ export class Agent {
         // The maps were replaced under us: what was counted until the last snapshot is carried.
         log.error({ err: err.message }, 'loader counts went backwards; treating the maps as new');
         this.generation++;
-        await writeAtomic(join(this.cfg.stateDir, 'generation'), String(this.generation));
+        await this.state.saveGeneration(this.generation);
         advance(l, this.generation, snap);
       }
       shapeChanged = before.generation !== l.generation || before.size !== l.entries.size;
@@ -314,7 +271,7 @@ export class Agent {
   private async persist(uid: string): Promise<void> {
     const l = this.ledgers.get(uid);
     if (!l) return;
-    await writeAtomic(join(this.cfg.stateDir, 'traces', `${uid}.json`), ledgerToJSON(l));
+    await this.state.saveLedger(l);
     this.persistedAt.set(uid, Date.now());
   }
 
@@ -335,7 +292,7 @@ export class Agent {
     ]);
     const pods: PodInfo[] = this.pods.list().map((p) => ({ uid: p.metadata.uid, namespace: p.metadata.namespace, name: p.metadata.name, labels: p.metadata.labels, annotations: p.metadata.annotations }));
     this.attributor.learn(cgroups, workers, pods);
-    await writeAtomic(join(this.cfg.stateDir, 'attribution.json'), JSON.stringify(this.attributor.remembered()));
+    await this.state.saveAttribution(this.attributor.remembered());
   }
 
   private health() {
@@ -426,11 +383,7 @@ export class Agent {
   }
 }
 
-async function writeAtomic(path: string, text: string): Promise<void> {
-  await writeFile(`${path}.tmp`, text);
-  await rename(`${path}.tmp`, path);
-}
-
+/** Runs a command to its end; rejects on a non-zero exit. */
 function run(argv: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
     const [cmd, ...args] = argv;
