@@ -1,7 +1,10 @@
-// The roll-up over compact reports (what the operator caches, src/operator/compact.ts) against
-// the roll-up over full reports, byte for byte. The snapshot was written by the roll-up over full
-// reports before the operator cached compact ones (commit b8e290a), so any change of the cached
-// form that changes a status, even a key order, fails here. Then the packing itself: lossless.
+// The roll-up's edge cases (empty and missing histograms, vanished and migrated VMs, unattributed
+// counts, stale and failed nodes, many VMs with counts past 2^32, a status bounded in size), two
+// ways. First checked against what the reports say, by a second path written here (merges,
+// percentiles, the VM ranking, runs accounted exactly once). Then a regression pin: the snapshot
+// holds the statuses the roll-up over full reports wrote before the operator cached compact ones
+// (commit b8e290a), so a change of the cached form that changes a status, even a key order,
+// fails. Last, the packing itself: lossless.
 import { describe, expect, it } from 'vitest';
 import { fromValues } from '../../src/api/histogram.js';
 import type { Trace } from '../../src/api/reports.js';
@@ -160,8 +163,93 @@ function scenarios(): Scenario[] {
   return out;
 }
 
+/**
+ * Slot-wise sums of histograms, and the percentile rule of the status: the upper bound of the
+ * first slot where the runs so far reach q of the runs in the buckets.
+ */
+function merged(hs: (RawHistogram | undefined)[]): RawHistogram {
+  const out: RawHistogram = { count: 0, sum: 0, buckets: [] };
+  for (const x of hs) {
+    if (!x) continue;
+    out.count += x.count;
+    out.sum += x.sum;
+    x.buckets.forEach((n, i) => (out.buckets[i] = (out.buckets[i] ?? 0) + n));
+  }
+  while (out.buckets.length && out.buckets.at(-1) === 0) out.buckets.pop();
+  return out;
+}
+function percentile(h: RawHistogram, q: number): number {
+  // The buckets' own total: the "big" scenarios' counts are not their buckets' sum.
+  const total = h.buckets.reduce((a, b) => a + b, 0);
+  let seen = 0;
+  for (let k = 0; k < h.buckets.length; k++) {
+    seen += h.buckets[k]!;
+    if (seen >= q * total && seen > 0) return 2 ** (k + 1) - 1;
+  }
+  return 0;
+}
+/** Exact while both are safe integers; past 2^53 the order of additions may round differently. */
+function expectSum(got: number | undefined, want: number, what: string): void {
+  if (Number.isSafeInteger(want)) expect(got, what).toBe(want);
+  else expect(Math.abs(got! - want) / want, what).toBeLessThan(1e-12);
+}
+function expectSummary(got: { count: number; sum: number; p50: number; p90: number; p99: number } | undefined, want: RawHistogram, what: string): void {
+  expect(got?.count, what).toBe(want.count);
+  expectSum(got?.sum, want.sum, what);
+  expect([got?.p50, got?.p90, got?.p99], what).toEqual([0.5, 0.9, 0.99].map((q) => percentile(want, q)));
+}
+
+describe('roll-up output, checked against the reports by a second path', () => {
+  for (const s of scenarios()) {
+    it(s.name, () => {
+      const status = rollUp({ trace: s.trace, reports: s.reports.map(compactReport), selectedNodes: s.selectedNodes, now: s.now, reportBytes: s.reportBytes });
+      const directions = (s.trace.spec.directions ?? ['rx', 'tx']) as ('rx' | 'tx')[];
+      expect(Object.keys(status.summary ?? {})).toEqual(directions);
+      // The summary: every report's totals merged, slot by slot.
+      for (const d of directions) {
+        for (const f of ['packets', 'bytes'] as const) {
+          const want = merged(s.reports.map((r) => r.status?.total?.[d]?.[f]));
+          expectSummary(status.summary![d]![f], want, `summary ${d} ${f}`);
+          expect(status.summary![d]![f].buckets, `summary ${d} ${f}`).toEqual(want.buckets);
+        }
+      }
+      // The VMs: one per namespace/name however many nodes report it, ranked by runs (rx + tx),
+      // ties by namespace then name; the listed ones merged over their nodes and shown on the node
+      // with most runs; the rest counted in otherVMs; every run accounted for exactly once.
+      const byVm = new Map<string, { namespace: string; name: string; runs: number; rows: { node: string; vm: VMReport }[] }>();
+      for (const r of s.reports) {
+        for (const vm of r.status?.vms ?? []) {
+          const k = `${vm.namespace}/${vm.name}`;
+          const e = byVm.get(k) ?? { namespace: vm.namespace, name: vm.name, runs: 0, rows: [] };
+          e.runs += (vm.rx?.packets.count ?? 0) + (vm.tx?.packets.count ?? 0);
+          e.rows.push({ node: r.spec.nodeName, vm });
+          byVm.set(k, e);
+        }
+      }
+      const ranked = [...byVm.values()].sort((a, b) => b.runs - a.runs || a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name));
+      const rows = status.vms ?? [];
+      expect(rows.map((v) => `${v.namespace}/${v.name}`)).toEqual(ranked.slice(0, rows.length).map((e) => `${e.namespace}/${e.name}`));
+      expect(rows.length + (status.otherVMs?.count ?? 0)).toBe(byVm.size);
+      for (const [i, row] of rows.entries()) {
+        const e = ranked[i]!;
+        const runsOn = new Map<string, number>();
+        for (const { node, vm } of e.rows) runsOn.set(node, (runsOn.get(node) ?? 0) + (vm.rx?.packets.count ?? 0) + (vm.tx?.packets.count ?? 0));
+        expect(row.node).toBe([...runsOn].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))[0]![0]);
+        for (const d of directions) {
+          for (const f of ['packets', 'bytes'] as const) expectSummary(row[d]?.[f], merged(e.rows.map((x) => x.vm[d]?.[f])), `${e.name} ${d} ${f}`);
+        }
+      }
+      for (const d of directions) {
+        const all = [...byVm.values()].reduce((n, e) => n + e.rows.reduce((m, x) => m + (x.vm[d]?.packets.count ?? 0), 0), 0);
+        const listed = rows.reduce((n, v) => n + (v[d]?.packets.count ?? 0), 0);
+        expectSum(listed + (status.otherVMs?.[d === 'rx' ? 'rxRuns' : 'txRuns'] ?? 0), all, `${d} runs`);
+      }
+    });
+  }
+});
+
 // (The describe and test names are the snapshot's keys: renaming them would write new snapshots.)
-describe('roll-up output, pinned', () => {
+describe('regression pin: roll-up output as of b8e290a', () => {
   for (const s of scenarios()) {
     it(s.name, () => {
       const input = { trace: s.trace, reports: s.reports.map(compactReport), selectedNodes: s.selectedNodes, now: s.now, reportBytes: s.reportBytes };
