@@ -15,7 +15,7 @@ import { Informer } from '../kube/informer.js';
 import type { LoaderSnapshot } from '../loader/snapshot.js';
 import { closeServer, portOf, serveEndpoints } from '../metrics/server.js';
 import { header, sample } from '../metrics/text.js';
-import { Attributor, type PodInfo } from './attribution.js';
+import { Attributor, type OwnerReference, type PodInfo } from './attribution.js';
 import { nodeHealth } from './health.js';
 import { scanCgroups, scanVhostWorkers, unifiedRoot } from './host-scan.js';
 import { advance, CountsWentBackwards, openLedger, sinceStart, type Ledger, type SinceStart } from './ledger.js';
@@ -46,7 +46,7 @@ export interface AgentConfig {
 }
 
 interface Pod extends KubeObject {
-  metadata: { name: string; namespace: string; uid: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  metadata: { name: string; namespace: string; uid: string; labels?: Record<string, string>; annotations?: Record<string, string>; ownerReferences?: OwnerReference[] };
 }
 
 interface Named extends KubeObject {
@@ -290,7 +290,7 @@ export class Agent {
       unified ? scanCgroups(unified) : Promise.resolve(new Map<number, string>()),
       scanVhostWorkers(this.cfg.procRoot, unified),
     ]);
-    const pods: PodInfo[] = this.pods.list().map((p) => ({ uid: p.metadata.uid, namespace: p.metadata.namespace, name: p.metadata.name, labels: p.metadata.labels, annotations: p.metadata.annotations }));
+    const pods: PodInfo[] = this.pods.list().map(({ metadata: m }) => ({ uid: m.uid, namespace: m.namespace, name: m.name, labels: m.labels, annotations: m.annotations, ownerReferences: m.ownerReferences }));
     this.attributor.learn(cgroups, workers, pods);
     await this.state.saveAttribution(this.attributor.remembered());
   }

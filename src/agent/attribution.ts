@@ -5,12 +5,20 @@
 /** The VMI a cgroup belongs to, as reports name it. */
 export interface VmRef {
   namespace: string;
-  /** VMI name (annotation kubevirt.io/domain, else the pod's vm.kubevirt.io/name label). */
+  /** VMI name (see vmiFromPod). */
   name: string;
-  /** VMI UID (label kubevirt.io/created-by). */
+  /** VMI UID (see vmiFromPod). */
   uid: string;
   /** The virt-launcher pod's labels: KubeVirt copies the VMI's labels onto it (vmSelector). */
   labels?: Record<string, string>;
+}
+
+export interface OwnerReference {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  uid: string;
+  controller?: boolean;
 }
 
 export interface PodInfo {
@@ -19,6 +27,7 @@ export interface PodInfo {
   name: string;
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
+  ownerReferences?: OwnerReference[];
 }
 
 /** A vhost worker thread seen in /proc. */
@@ -48,11 +57,19 @@ export function podUidFromCgroupPath(path: string): string | undefined {
   return POD_UID.exec(path)?.[1]?.replaceAll('_', '-');
 }
 
-/** The VMI a virt-launcher pod runs, or undefined for any other pod. */
+/**
+ * The VMI a virt-launcher pod runs, or undefined for any other pod. virt-controller makes the
+ * pod with a controller ownerReference to its VirtualMachineInstance, which names it exactly;
+ * without one (a pod made by hand, or by an older KubeVirt), the VMI's UID is the
+ * kubevirt.io/created-by label and its name the kubevirt.io/domain annotation or the
+ * vmi.kubevirt.io/id label. Not vm.kubevirt.io/name: deprecated, and a sanitised hostname.
+ */
 export function vmiFromPod(pod: PodInfo): VmRef | undefined {
-  const uid = pod.labels?.['kubevirt.io/created-by'];
-  const name = pod.annotations?.['kubevirt.io/domain'] ?? pod.labels?.['vm.kubevirt.io/name'];
-  if (pod.labels?.['kubevirt.io'] !== 'virt-launcher' || !uid || !name) return undefined;
+  if (pod.labels?.['kubevirt.io'] !== 'virt-launcher') return undefined;
+  const owner = pod.ownerReferences?.find((o) => o.kind === 'VirtualMachineInstance' && o.apiVersion.startsWith('kubevirt.io/') && o.controller !== false);
+  const uid = owner?.uid ?? pod.labels['kubevirt.io/created-by'];
+  const name = owner?.name ?? pod.annotations?.['kubevirt.io/domain'] ?? pod.labels['vmi.kubevirt.io/id'];
+  if (!uid || !name) return undefined;
   return { namespace: pod.namespace, name, uid, labels: pod.labels };
 }
 

@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Attributor, podUidFromCgroupPath, type PodInfo } from '../../src/agent/attribution.js';
+import { Attributor, podUidFromCgroupPath, vmiFromPod, type PodInfo } from '../../src/agent/attribution.js';
 import { scanCgroups, scanVhostWorkers, unifiedRoot } from '../../src/agent/host-scan.js';
 
 const UID_A = '1b2c3d4e-0000-4000-8000-00000000000a';
@@ -14,12 +14,14 @@ const SYSTEMD_A = `/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-p
 const CGROUPFS_B = `/kubepods/besteffort/pod${UID_B}/ctr-b`;
 const CGROUPFS_C = `/kubepods/burstable/pod${UID_C}/ctr-c`;
 
+/** A virt-launcher pod as virt-controller makes it: labels, annotation, ownerReference. */
 const launcher = (uid: string, ns: string, vmi: string, vmiUid: string): PodInfo => ({
   uid,
   namespace: ns,
   name: `virt-launcher-${vmi}-x`,
-  labels: { 'kubevirt.io': 'virt-launcher', 'kubevirt.io/created-by': vmiUid, 'vm.kubevirt.io/name': vmi },
+  labels: { 'kubevirt.io': 'virt-launcher', 'kubevirt.io/created-by': vmiUid, 'vmi.kubevirt.io/id': vmi, 'vm.kubevirt.io/name': vmi },
   annotations: { 'kubevirt.io/domain': vmi },
+  ownerReferences: [{ apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachineInstance', name: vmi, uid: vmiUid, controller: true }],
 });
 
 let root: string;
@@ -126,6 +128,23 @@ describe('pods that vanish mid-trace', () => {
     expect(a.vmOf(77)?.name).toBe('db-0');
     const restarted = new Attributor(a.remembered());
     expect(restarted.vmOf(77)?.name).toBe('db-0');
+  });
+
+  it('names the VMI by the pod\'s ownerReference, else by created-by and domain or vmi.kubevirt.io/id, never by vm.kubevirt.io/name', () => {
+    const pod = launcher(UID_A, 'prod', 'db-0', 'vmi-uid-1');
+    expect(vmiFromPod(pod)).toMatchObject({ namespace: 'prod', name: 'db-0', uid: 'vmi-uid-1' });
+    // The owner wins over labels that disagree (vm.kubevirt.io/name is a sanitised hostname).
+    const owned = { ...pod, labels: { ...pod.labels, 'kubevirt.io/created-by': 'stale', 'vmi.kubevirt.io/id': 'x' }, annotations: {} };
+    expect(vmiFromPod(owned)).toMatchObject({ name: 'db-0', uid: 'vmi-uid-1' });
+    // No ownerReference: the labels and the annotation.
+    const { ownerReferences: _, ...bare } = pod;
+    expect(vmiFromPod(bare)).toMatchObject({ name: 'db-0', uid: 'vmi-uid-1' });
+    expect(vmiFromPod({ ...bare, annotations: {} })).toMatchObject({ name: 'db-0', uid: 'vmi-uid-1' });
+    const onlyVmName = { ...bare, annotations: {}, labels: { 'kubevirt.io': 'virt-launcher', 'kubevirt.io/created-by': 'vmi-uid-1', 'vm.kubevirt.io/name': 'db-0' } };
+    expect(vmiFromPod(onlyVmName)).toBeUndefined();
+    // An owner of another kind (a pod owned by a Job, say) is not a VMI.
+    const jobOwned = { ...bare, labels: { 'kubevirt.io': 'virt-launcher' }, annotations: {}, ownerReferences: [{ apiVersion: 'batch/v1', kind: 'Job', name: 'j', uid: 'u' }] };
+    expect(vmiFromPod(jobOwned)).toBeUndefined();
   });
 
   it('a pod that is not a virt-launcher attributes nothing', () => {
