@@ -9,6 +9,7 @@ import type { VhostTraceReport } from '../../src/api/v1alpha1.js';
 import { recording, podCgroup, startAgent, type AgentProcess, type Workload } from '../harness/agents.js';
 import { startControlPlane, logTail, type ControlPlane } from '../harness/controlplane.js';
 import { installCRDs, TestClient } from '../harness/kube.js';
+import { createVmi, launcherPod, VMI_CRD } from '../harness/kubevirt.js';
 
 const FRAME_S = 0.4;
 const IDLE = 8; // frames of zeros before traffic: the agents open their ledgers then
@@ -34,18 +35,11 @@ async function until<T>(what: string, get: () => Promise<T | undefined>, timeout
 
 const reportsPath = (ns: string) => `/apis/vhosttrace.io/v1alpha1/namespaces/${ns}/vhosttracereports`;
 
-async function createPod(ns: string, name: string, node: string, vmi: string, labels: Record<string, string> = {}): Promise<string> {
-  const r = await c.request('POST', `/api/v1/namespaces/${ns}/pods`, {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: {
-      name,
-      labels: { 'kubevirt.io': 'virt-launcher', 'kubevirt.io/created-by': `uid-${vmi}`, 'vm.kubevirt.io/name': vmi, ...labels },
-      annotations: { 'kubevirt.io/domain': vmi },
-    },
-    spec: { nodeName: node, automountServiceAccountToken: false, containers: [{ name: 'compute', image: 'virt-launcher' }] },
-  });
-  if (r.status !== 201) throw new Error(`pod ${ns}/${name}: ${JSON.stringify(r.body)}`);
+/** A VMI and its virt-launcher pod on a node, shaped as KubeVirt makes them; the pod's UID. */
+async function createVm(ns: string, node: string, name: string, labels: Record<string, string> = {}): Promise<string> {
+  const vmi = await createVmi(c, ns, name, labels);
+  const r = await c.request('POST', `/api/v1/namespaces/${ns}/pods`, launcherPod(vmi, node));
+  if (r.status !== 201) throw new Error(`pod of ${ns}/${name}: ${JSON.stringify(r.body)}`);
   return r.body.metadata.uid;
 }
 
@@ -58,6 +52,7 @@ beforeAll(async () => {
   cp = await startControlPlane();
   c = new TestClient(cp.kubeconfig);
   await installCRDs(c);
+  await installCRDs(c, 30_000, [VMI_CRD]);
   work = mkdtempSync(join(tmpdir(), 'vhosttrace-agents-'));
   for (const ns of ['ns-a', 'ns-b', 'vhosttrace-system']) {
     await c.request('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels: { team: ns } } });
@@ -67,9 +62,9 @@ beforeAll(async () => {
     const labels = kubevirt ? { 'kubevirt.io/schedulable': 'true' } : {};
     await c.request('POST', '/api/v1/nodes', { apiVersion: 'v1', kind: 'Node', metadata: { name: node, labels } });
   }
-  const a1 = await createPod('ns-a', 'virt-launcher-vm-a1', 'node-1', 'vm-a1', { app: 'db' });
-  const b1 = await createPod('ns-b', 'virt-launcher-vm-b1', 'node-1', 'vm-b1', { app: 'db' });
-  const a2 = await createPod('ns-a', 'virt-launcher-vm-a2', 'node-2', 'vm-a2', { app: 'web' });
+  const a1 = await createVm('ns-a', 'node-1', 'vm-a1', { app: 'db' });
+  const b1 = await createVm('ns-b', 'node-1', 'vm-b1', { app: 'db' });
+  const a2 = await createVm('ns-a', 'node-2', 'vm-a2', { app: 'web' });
   const cg = (node: string) => join(work, node, 'cg');
   const ids = {
     a1: podCgroup(cg('node-1'), a1),
@@ -163,6 +158,9 @@ describe('agents', () => {
   it('a namespaced trace holds exactly its own namespace VMs, equal to the ground truth', async () => {
     const r1 = await finalReport('ns-a', 'a-all.node-1', (r) => r.status?.total?.rx?.packets.count === 600);
     expect(r1.status!.vms!.map((v) => `${v.namespace}/${v.name}`)).toEqual(['ns-a/vm-a1']);
+    // The VMI itself, found through the pod's ownerReference.
+    const vmi = await c.request('GET', '/apis/kubevirt.io/v1/namespaces/ns-a/virtualmachineinstances/vm-a1');
+    expect(r1.status!.vms![0]!.uid).toBe(vmi.body.metadata.uid);
     expect(r1.status!.vms![0]!.rx).toEqual(expected('node-1', vmNamed('node-1', 'vm-a1'), 'rx'));
     expect(r1.status!.vms![0]!.tx).toEqual(expected('node-1', vmNamed('node-1', 'vm-a1'), 'tx'));
     expect(r1.status!.total).toEqual({ rx: expected('node-1', vmNamed('node-1', 'vm-a1'), 'rx'), tx: expected('node-1', vmNamed('node-1', 'vm-a1'), 'tx') });

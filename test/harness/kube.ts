@@ -66,13 +66,14 @@ export class TestClient {
 }
 
 /** Installs (or updates) the CRDs and waits until the API server serves them. */
-export async function installCRDs(c: TestClient, timeoutMs = 30_000): Promise<void> {
-  for (const crd of allCRDs) {
+/** Applies CRDs (vhosttrace's by default) and waits until each is established and served. */
+export async function installCRDs(c: TestClient, timeoutMs = 30_000, crds: readonly any[] = allCRDs): Promise<void> {
+  for (const crd of crds) {
     const r = await c.apply(`/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${crd.metadata.name}`, crd);
     if (r.status >= 300) throw new Error(`installing CRD ${crd.metadata.name}: ${r.status} ${JSON.stringify(r.body)}`);
   }
   const deadline = Date.now() + timeoutMs;
-  for (const crd of allCRDs) {
+  for (const crd of crds) {
     for (;;) {
       const r = await c.request(`GET`, `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${crd.metadata.name}`);
       const established = r.body?.status?.conditions?.some((x: any) => x.type === 'Established' && x.status === 'True');
@@ -82,9 +83,9 @@ export async function installCRDs(c: TestClient, timeoutMs = 30_000): Promise<vo
     }
   }
   // Established can precede discovery by a moment; wait until the resources are listable.
-  for (const crd of allCRDs) {
-    const { group, names, scope } = crd.spec;
-    const path = `/apis/${group}/v1alpha1${scope === 'Namespaced' ? '/namespaces/default' : ''}/${names.plural}`;
+  for (const crd of crds) {
+    const { group, names, scope, versions } = crd.spec;
+    const path = `/apis/${group}/${versions[0].name}${scope === 'Namespaced' ? '/namespaces/default' : ''}/${names.plural}`;
     while ((await c.request('GET', path)).status !== 200) {
       if (Date.now() > deadline) throw new Error(`${path} not served`);
       await new Promise((r) => setTimeout(r, 100));
