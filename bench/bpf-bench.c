@@ -35,7 +35,7 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include "vh-common.h"
+#include "vh-maps.h"
 #include "vhost-hist.skel.h"
 #include "bpf-bench.skel.h"
 

@@ -32,6 +32,9 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "vh-common.h"
+#include "vh-json.h"
+#include "vh-maps.h"
+#include "vh-text.h"
 #include "vhost-hist.skel.h"
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list args)

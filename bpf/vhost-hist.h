@@ -30,7 +30,7 @@
  * The loader's copy of a CPU's value can overlap that CPU's update (the
  * kernel copies it word by word, in address order). So an update bumps
  * `started` (the last word) first and `count` (the first word) last: a copy
- * with count == started saw no update half-done (vh-common.c retries others).
+ * with count == started saw no update half-done (vh-maps.c retries others).
  */
 struct vh_hist {
 	__u64 count;		/* events (runs) finished: written last, copied first */

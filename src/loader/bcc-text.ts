@@ -1,6 +1,6 @@
 // BCC's text histogram, as its Python print_log2_hist prints it (bcc/table.py), and the
 // four sections the seed article's script prints on Ctrl-C. Pure. `vhost-hist --text`
-// prints the same bytes from C (bpf/vh-common.c); test/bpf/ compares the two.
+// prints the same bytes from C (bpf/vh-text.c); test/bpf/ compares the two.
 //
 // Indexing: BCC's bpf_log2l() puts a value v >= 1 at index floor(log2 v) + 1 and 0 at 1,
 // so BCC index i is vhosttrace slot i - 1 (buckets[0] = 0..1). BCC never prints index 0.

@@ -1,4 +1,4 @@
-// Parser for the JSON lines that `vhost-hist --json` streams (bpf/vh-common.c:
+// Parser for the JSON lines that `vhost-hist --json` streams (bpf/vh-json.c:
 // vh_print_json), and their writer for recordings. Pure: no I/O. The same contract is
 // written as a JSON Schema in ./schema.json; this parser additionally checks what a schema
 // cannot say: that the buckets add up to the count, that the sum fits the buckets' ranges,

@@ -117,8 +117,10 @@ describe('vhost-hist --json', () => {
     }
     expect(r.status, r.stderr).toBe(0);
     const lines = parseSnapshotLines(r.stdout); // throws on the first torn histogram
-    expect(lines.length).toBeGreaterThan(500);
-    expect(lines.at(-1)!.histograms.find((e) => e.direction === 'rx')!.packets.count).toBeGreaterThan(1_000_000);
+    // Enough reads beside enough updates to tear some (an idle machine gives 2,000 lines and
+    // several million events; the floors leave room for a loaded one).
+    expect(lines.length).toBeGreaterThan(200);
+    expect(lines.at(-1)!.histograms.find((e) => e.direction === 'rx')!.packets.count).toBeGreaterThan(200_000);
   });
 
   it('reports the kernel run stats of its programs while it runs with --stats', async () => {
