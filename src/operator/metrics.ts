@@ -37,7 +37,7 @@ export class Gauge implements Metric {
   }
 }
 
-export class Histogram implements Metric {
+export class HistogramMetric implements Metric {
   private readonly series = new Map<string, { counts: number[]; sum: number; count: number }>();
   constructor(readonly name: string, readonly help: string, readonly bounds: readonly number[]) {}
   observe(value: number, labels: Labels = {}): void {
@@ -69,13 +69,13 @@ export class OperatorMetrics {
   readonly statusWrites = new Counter('vhosttrace_operator_status_writes_total', 'Trace status writes, by result (written, unchanged, deferred).');
   readonly queueDepth = new Gauge('vhosttrace_operator_queue_depth', 'Keys waiting in the work queue.');
   readonly leader = new Gauge('vhosttrace_operator_leader', '1 while this replica holds the Lease.');
-  readonly rollupSeconds = new Histogram('vhosttrace_operator_rollup_duration_seconds', 'Time to compute one roll-up of a trace.', LATENCY);
-  readonly reportToStatus = new Histogram(
+  readonly rollupSeconds = new HistogramMetric('vhosttrace_operator_rollup_duration_seconds', 'Time to compute one roll-up of a trace.', LATENCY);
+  readonly reportToStatus = new HistogramMetric(
     'vhosttrace_operator_report_to_status_seconds',
     "From a report's observedTime to the write of the trace status that includes it.",
     REPORT_LATENCY,
   );
-  readonly eventToStatus = new Histogram(
+  readonly eventToStatus = new HistogramMetric(
     'vhosttrace_operator_event_to_status_seconds',
     "From the operator's receipt of a report (watch event) to the write of the status that includes it: the operator's share of the latency.",
     REPORT_LATENCY,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { WorkQueue } from '../../src/operator/queue.js';
-import { Counter, Histogram, OperatorMetrics } from '../../src/operator/metrics.js';
+import { Counter, HistogramMetric, OperatorMetrics } from '../../src/operator/metrics.js';
 
 describe('work queue', () => {
   it('holds a key once, and never hands one key to two workers', async () => {
@@ -44,7 +44,7 @@ describe('metrics text format', () => {
     c.inc({ kind: 'a"b' });
     c.inc({ kind: 'a"b' }, 2);
     expect(c.render()).toEqual(['# HELP c_total help', '# TYPE c_total counter', 'c_total{kind="a\\"b"} 3']);
-    const h = new Histogram('h_seconds', 'help', [1, 2]);
+    const h = new HistogramMetric('h_seconds', 'help', [1, 2]);
     h.observe(0.5);
     h.observe(1.5);
     h.observe(3);
