@@ -8,9 +8,11 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { createServer, type Server } from 'node:net';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fromValues } from '../../src/api/histogram.js';
 import type { VhostTraceReport } from '../../src/api/v1alpha1.js';
 import { eventually, startCluster, tokenKubeconfig, writeReport, type Cluster } from '../harness/cluster.js';
-import { TestClient } from '../harness/kube.js';
+import { installCRDs, TestClient } from '../harness/kube.js';
+import { createVmi, launcherPod, VMI_CRD } from '../harness/kubevirt.js';
 import { freePort, testBinaries } from '../harness/controlplane.js';
 import {
   busyRuns, driverArgs, driverTruth, expectedRuns, histogramsOf, parseTrace, type DriverReport, type RunEvent, type Workload,
@@ -29,6 +31,30 @@ const WORKLOADS: Workload[] = [
   { name: 'tx-batch32-mixed', direction: 'tx', frames: 100, batch: 32, sizes: [64, 1514] },
   { name: 'rx-starved-mixed', direction: 'rx', frames: 100, batch: 50, post: 16, sizes: [64, 1514, 9014] },
 ];
+
+/**
+ * The VMs each node runs, in two tenants: "db" has two queue pairs (multiqueue: two vhost-net
+ * devices, one driver each, at once). Each workload's direction is its VM's only one of that
+ * direction, so a driver's report is found by its direction.
+ */
+const TENANTS = ['tenant-a', 'tenant-b'];
+const TENANT_TRACE = 'vms';
+const VMS: { namespace: string; name: string; queues: Workload[][] }[] = [
+  { namespace: 'tenant-a', name: 'web', queues: [[{ name: 'web-tx', direction: 'tx', frames: 60, batch: 20, sizes: [512] }]] },
+  {
+    namespace: 'tenant-a', name: 'db', queues: [
+      [{ name: 'db-rx', direction: 'rx', frames: 90, batch: 45, post: 15, sizes: [64, 1514] }],
+      [{ name: 'db-tx', direction: 'tx', frames: 80, batch: 40, sizes: [128, 1514] }],
+    ],
+  },
+  { namespace: 'tenant-b', name: 'cache', queues: [[{ name: 'cache-rx', direction: 'rx', frames: 70, batch: 35, sizes: [256] }]] },
+];
+
+/** Both directions, an empty histogram pair where there were no runs (as reports write them). */
+const withBoth = (h: ReturnType<typeof histogramsOf>) => {
+  const none = () => ({ packets: fromValues([]), bytes: fromValues([]) });
+  return { rx: h.rx ?? none(), tx: h.tx ?? none() };
+};
 
 /** The last stdout line of a build script: the OCI archive it made or found in its cache. */
 function archive(script: string): string {
@@ -133,6 +159,67 @@ cat $T/trace`, 300_000);
     return { drivers: reports, events: parsed.events };
   };
 
+  /**
+   * Starts the VMs on a node one after another, each a VMI and its virt-launcher pod whose
+   * compute container runs the traffic driver (one process per queue pair, at once) and then
+   * stays up as a VM would. A trace marker before each VM splits the node's trace buffer: the
+   * runs after it are that VM's. Returns each VM's runs ("namespace/name" -> runs).
+   */
+  const runVms = async (node: RealNode): Promise<Map<string, RunEvent[]>> => {
+    const T = '/sys/kernel/tracing';
+    const on = await node.exec(`echo 8192 > ${T}/buffer_size_kb; echo 1 > ${T}/events/vhost_net/enable; echo 0 > ${T}/tracing_on; echo > ${T}/trace; echo 1 > ${T}/tracing_on`);
+    expect(on.code, on.out).toBe(0);
+    const drivers = new Map<string, DriverReport[]>();
+    for (const vm of VMS) {
+      const name = `${vm.name}-${node.name}`;
+      const mark = await node.exec(`echo 'vm ${vm.namespace}/${name}' > ${T}/trace_marker`);
+      expect(mark.code, mark.out).toBe(0);
+      const vmi = await createVmi(cluster.client, vm.namespace, name, { app: vm.name }, vm.queues.length);
+      // One driver per queue pair, at once; each runs its workloads in turn. Then the "VM" idles.
+      const script = [
+        ...vm.queues.map((q, i) => `(${q.map((w) => `/driver/vhost-traffic ${driverArgs(w)}`).join(' && ')}) & q${i}=$!`),
+        `if ${vm.queues.map((_, i) => `wait $q${i}`).join(' && ')}; then echo vm-done; else echo vm-failed; fi`,
+        'exec sleep 1000000',
+      ].join('\n');
+      // Privileged and root (the image's user is 65532) for /dev/vhost-net, /dev/net/tun and
+      // TUNSETIFF, which KubeVirt's device plugins and virt-launcher's capabilities would give.
+      const pod = launcherPod(
+        vmi, node.name,
+        { image: `${image.repository}:${image.tag}`, imagePullPolicy: 'Never', command: ['/bin/sh', '-c', script], securityContext: { privileged: true, runAsUser: 0, runAsGroup: 0 }, volumeMounts: [{ name: 'driver', mountPath: '/driver', readOnly: true }] },
+        { restartPolicy: 'Never', terminationGracePeriodSeconds: 1, volumes: [{ name: 'driver', hostPath: { path: '/run/vhosttrace/bin', type: 'Directory' } }] },
+      );
+      const created = await cluster.client.request('POST', `/api/v1/namespaces/${vm.namespace}/pods`, pod);
+      expect(created.status, JSON.stringify(created.body)).toBe(201);
+      const logs = await eventually(async () => {
+        const l = await cluster.client.request('GET', `/api/v1/namespaces/${vm.namespace}/pods/${pod.metadata.name}/log`);
+        const text = l.status === 200 ? String(l.body) : '';
+        return /^vm-(done|failed)$/m.test(text) ? text : undefined;
+      }, 600_000, `${vm.namespace}/${name}: its drivers done`, 2000);
+      expect(logs, `${vm.namespace}/${name}`).toMatch(/^vm-done$/m);
+      drivers.set(`${vm.namespace}/${name}`, logs.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as DriverReport));
+    }
+    const off = await node.exec(`sleep 1; echo 0 > ${T}/tracing_on; cat ${T}/trace`);
+    expect(off.code).toBe(0);
+    const whole = parseTrace(off.out);
+    expect(whole.inBuffer).toBe(whole.written);
+    const header = off.out.split('\n').filter((l) => l.startsWith('#')).join('\n');
+    const runs = new Map<string, RunEvent[]>();
+    const marks = [...drivers.keys()].map((k) => off.out.indexOf(`tracing_mark_write: vm ${k}`));
+    [...drivers].forEach(([k, reports], i) => {
+      expect(marks[i], `marker of ${k}`).toBeGreaterThan(0);
+      const events = parseTrace(`${header}\n${off.out.slice(marks[i], marks[i + 1] ?? undefined)}`).events;
+      // Each workload's busy runs are the ones its batching implies (the driver's ground truth).
+      const workloads = VMS.find((v) => k.startsWith(`${v.namespace}/${v.name}-`))!.queues.flat();
+      for (const dir of ['rx', 'tx'] as const) {
+        const want = workloads.flatMap((w) => (w.direction === dir ? expectedRuns(w, reports.find((r) => r.direction === dir)!.vnet_hdr_len) : []));
+        expect(busyRuns(events, dir), `${node.name} ${k} ${dir}`).toEqual(want);
+      }
+      runs.set(k, events);
+      traced.get(node.name)!.push(...events);
+    });
+    return runs;
+  };
+
   /** The node's report once it holds every run traced there so far; its totals must be exactly those. */
   const expectReportHoldsAll = async (node: RealNode) => {
     const runs = traced.get(node.name)!;
@@ -214,6 +301,64 @@ cat $T/trace`, 300_000);
       return s?.rx?.packets.count === runs('rx') && s?.tx?.packets.count === runs('tx');
     }, 120_000, "the trace's summary counting the runs of every node", 1000);
   }, 600_000);
+
+  it("VMs in virt-launcher pods, two tenants: each VM's histograms equal its own runs exactly, and a VhostTrace sees only its namespace's VMs", async () => {
+    await installCRDs(cluster.client, 60_000, [VMI_CRD]);
+    for (const ns of TENANTS) {
+      const r = await cluster.client.request('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
+      expect(r.status, JSON.stringify(r.body)).toBe(201);
+    }
+    const tenantTrace = await cluster.client.request('POST', `${API}/namespaces/${TENANTS[0]}/vhosttraces`, {
+      apiVersion: 'vhosttrace.io/v1alpha1', kind: 'VhostTrace', metadata: { name: TENANT_TRACE }, spec: { interval: '1s' },
+    });
+    expect(tenantTrace.status, JSON.stringify(tenantTrace.body)).toBe(201);
+    await each(async (node) => {
+      const truth = await runVms(node);
+      /** A report's VM rows by name, each as {rx, tx}. */
+      const rowsOf = (r: VhostTraceReport | undefined) => new Map((r?.status?.vms ?? []).map((v) => [`${v.namespace}/${v.name}`, { rx: v.rx, tx: v.tx }]));
+      const want = (vms: string[]) => new Map(vms.map((k) => [k, withBoth(histogramsOf(truth.get(k)!))]));
+      const all = [...truth.keys()];
+      const clusterReport = await eventually(async () => {
+        const r = await get<VhostTraceReport>(reportPath(node.name));
+        return all.every((k) => rowsOf(r).get(k)?.rx?.packets.count === withBoth(histogramsOf(truth.get(k)!)).rx.packets.count) ? r : undefined;
+      }, 180_000, `${node.name}: the cluster trace's report listing every VM with all its runs`, 1000).catch(() => get<VhostTraceReport>(reportPath(node.name)));
+      expect(rowsOf(clusterReport), node.name).toEqual(want(all));
+      // Only the traffic moved outside any pod (the node-level step) is unattributed.
+      const outside = traced.get(node.name)!.slice(0, traced.get(node.name)!.length - all.reduce((n, k) => n + truth.get(k)!.length, 0));
+      expect(clusterReport?.status?.unattributed, node.name).toEqual(withBoth(histogramsOf(outside)));
+      const mine = all.filter((k) => k.startsWith(`${TENANTS[0]}/`));
+      const tenantReport = await eventually(async () => {
+        const r = await get<VhostTraceReport>(`${API}/namespaces/${TENANTS[0]}/vhosttracereports/${TENANT_TRACE}.${node.name}`);
+        return mine.every((k) => rowsOf(r).get(k)?.rx?.packets.count === withBoth(histogramsOf(truth.get(k)!)).rx.packets.count) ? r : undefined;
+      }, 120_000, `${node.name}: ${TENANTS[0]}'s report with its VMs`, 1000);
+      expect(rowsOf(tenantReport), node.name).toEqual(want(mine));
+      expect(tenantReport.status?.unattributed).toBeUndefined();
+      expect(tenantReport.status?.total, node.name).toEqual(withBoth(histogramsOf(mine.flatMap((k) => truth.get(k)!))));
+      // The VMs stop (their pods deleted): what they moved stays theirs in the trace.
+      const since = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+      for (const k of all) {
+        const [ns, name] = k.split('/');
+        const pods = (await get<{ items: any[] }>(`/api/v1/namespaces/${ns}/pods?labelSelector=${encodeURIComponent(`vmi.kubevirt.io/id=${name}`)}`)).items;
+        expect(pods, k).toHaveLength(1);
+        expect((await cluster.client.request('DELETE', `/api/v1/namespaces/${ns}/pods/${pods[0].metadata.name}`)).status).toBe(200);
+      }
+      await eventually(async () => {
+        for (const ns of TENANTS) if ((await get<{ items: any[] }>(`/api/v1/namespaces/${ns}/pods?fieldSelector=spec.nodeName%3D${node.name}`)).items.length) return false;
+        return true;
+      }, 300_000, `${node.name}: the VM pods gone`, 2000);
+      const after = await eventually(async () => {
+        const r = await get<VhostTraceReport>(reportPath(node.name));
+        return (r?.status?.observedTime ?? '') > since ? r : undefined;
+      }, 120_000, `${node.name}: a report after the VMs stopped`, 1000);
+      expect(rowsOf(after), node.name).toEqual(want(all));
+    });
+    // In the statuses: every VM of both nodes in the cluster trace's, only tenant-a's in the VhostTrace's.
+    const listed = async (path: string) => ((await get(path))?.status?.vms ?? []).map((v: { namespace: string; name: string }) => `${v.namespace}/${v.name}`).sort();
+    const everyVm = nodes.flatMap((n) => VMS.map((vm) => `${vm.namespace}/${vm.name}-${n.name}`)).sort();
+    await eventually(async () => JSON.stringify(await listed(`${API}/clustervhosttraces/${TRACE}`)) === JSON.stringify(everyVm), 120_000, 'every VM in the cluster trace\'s status', 1000);
+    await eventually(async () => JSON.stringify(await listed(`${API}/namespaces/${TENANTS[0]}/vhosttraces/${TENANT_TRACE}`)) === JSON.stringify(everyVm.filter((k) => k.startsWith(`${TENANTS[0]}/`))), 120_000, `${TENANTS[0]}'s VMs only in its trace's status`, 1000);
+    expect((await cluster.client.request('DELETE', `${API}/namespaces/${TENANTS[0]}/vhosttraces/${TENANT_TRACE}`)).status).toBe(200);
+  }, 1_200_000);
 
   it('the admission policy takes the token the kubelet projected into each agent pod: its node\'s report, no other', async () => {
     await each(async (node, i) => {
