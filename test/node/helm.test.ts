@@ -160,23 +160,23 @@ cat $T/trace`, 300_000);
   };
 
   /**
-   * Starts the VMs on a node one after another, each a VMI and its virt-launcher pod whose
-   * compute container runs the traffic driver (one process per queue pair, at once) and then
-   * stays up as a VM would. A trace marker before each VM splits the node's trace buffer: the
-   * runs after it are that VM's. Returns each VM's runs ("namespace/name" -> runs).
+   * Runs the VMs on a node, each a VMI and its virt-launcher pod whose compute container runs
+   * the traffic driver (one process per queue pair, at once) and then stays up as a VM would.
+   * The pods start together; each waits for its gate file, which the test makes one VM at a
+   * time, after a trace marker: the runs after a VM's marker are that VM's. Returns each VM's
+   * runs ("namespace/name" -> runs).
    */
   const runVms = async (node: RealNode): Promise<Map<string, RunEvent[]>> => {
     const T = '/sys/kernel/tracing';
-    const on = await node.exec(`echo 8192 > ${T}/buffer_size_kb; echo 1 > ${T}/events/vhost_net/enable; echo 0 > ${T}/tracing_on; echo > ${T}/trace; echo 1 > ${T}/tracing_on`);
+    const GATES = '/run/vhosttrace/gates';
+    const on = await node.exec(`mkdir -p ${GATES}; echo 8192 > ${T}/buffer_size_kb; echo 1 > ${T}/events/vhost_net/enable; echo 0 > ${T}/tracing_on; echo > ${T}/trace; echo 1 > ${T}/tracing_on`);
     expect(on.code, on.out).toBe(0);
-    const drivers = new Map<string, DriverReport[]>();
-    for (const vm of VMS) {
+    const pods = await Promise.all(VMS.map(async (vm) => {
       const name = `${vm.name}-${node.name}`;
-      const mark = await node.exec(`echo 'vm ${vm.namespace}/${name}' > ${T}/trace_marker`);
-      expect(mark.code, mark.out).toBe(0);
       const vmi = await createVmi(cluster.client, vm.namespace, name, { app: vm.name }, vm.queues.length);
       // One driver per queue pair, at once; each runs its workloads in turn. Then the "VM" idles.
       const script = [
+        `while [ ! -e /gate/${name} ]; do sleep 0.2; done`,
         ...vm.queues.map((q, i) => `(${q.map((w) => `/driver/vhost-traffic ${driverArgs(w)}`).join(' && ')}) & q${i}=$!`),
         `if ${vm.queues.map((_, i) => `wait $q${i}`).join(' && ')}; then echo vm-done; else echo vm-failed; fi`,
         'exec sleep 1000000',
@@ -185,18 +185,31 @@ cat $T/trace`, 300_000);
       // TUNSETIFF, which KubeVirt's device plugins and virt-launcher's capabilities would give.
       const pod = launcherPod(
         vmi, node.name,
-        { image: `${image.repository}:${image.tag}`, imagePullPolicy: 'Never', command: ['/bin/sh', '-c', script], securityContext: { privileged: true, runAsUser: 0, runAsGroup: 0 }, volumeMounts: [{ name: 'driver', mountPath: '/driver', readOnly: true }] },
-        { restartPolicy: 'Never', terminationGracePeriodSeconds: 1, volumes: [{ name: 'driver', hostPath: { path: '/run/vhosttrace/bin', type: 'Directory' } }] },
+        {
+          image: `${image.repository}:${image.tag}`, imagePullPolicy: 'Never', command: ['/bin/sh', '-c', script],
+          securityContext: { privileged: true, runAsUser: 0, runAsGroup: 0 },
+          volumeMounts: [{ name: 'driver', mountPath: '/driver', readOnly: true }, { name: 'gate', mountPath: '/gate', readOnly: true }],
+        },
+        {
+          restartPolicy: 'Never', terminationGracePeriodSeconds: 1,
+          volumes: [{ name: 'driver', hostPath: { path: '/run/vhosttrace/bin', type: 'Directory' } }, { name: 'gate', hostPath: { path: GATES, type: 'Directory' } }],
+        },
       );
       const created = await cluster.client.request('POST', `/api/v1/namespaces/${vm.namespace}/pods`, pod);
       expect(created.status, JSON.stringify(created.body)).toBe(201);
+      return { key: `${vm.namespace}/${name}`, name, namespace: vm.namespace, pod: pod.metadata.name };
+    }));
+    const drivers = new Map<string, DriverReport[]>();
+    for (const p of pods) {
+      const go = await node.exec(`echo 'vm ${p.key}' > ${T}/trace_marker && touch ${GATES}/${p.name}`);
+      expect(go.code, go.out).toBe(0);
       const logs = await eventually(async () => {
-        const l = await cluster.client.request('GET', `/api/v1/namespaces/${vm.namespace}/pods/${pod.metadata.name}/log`);
+        const l = await cluster.client.request('GET', `/api/v1/namespaces/${p.namespace}/pods/${p.pod}/log`);
         const text = l.status === 200 ? String(l.body) : '';
         return /^vm-(done|failed)$/m.test(text) ? text : undefined;
-      }, 600_000, `${vm.namespace}/${name}: its drivers done`, 2000);
-      expect(logs, `${vm.namespace}/${name}`).toMatch(/^vm-done$/m);
-      drivers.set(`${vm.namespace}/${name}`, logs.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as DriverReport));
+      }, 600_000, `${p.key}: its drivers done`, 1000);
+      expect(logs, p.key).toMatch(/^vm-done$/m);
+      drivers.set(p.key, logs.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as DriverReport));
     }
     const off = await node.exec(`sleep 1; echo 0 > ${T}/tracing_on; cat ${T}/trace`);
     expect(off.code).toBe(0);
