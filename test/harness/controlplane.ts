@@ -6,7 +6,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { createServer } from 'node:net';
+import { createServer, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -49,14 +49,22 @@ export async function testBinaries(names: string[], log?: (l: string) => void): 
 
 /** A free loopback port (bound and released; the short race is acceptable in tests). */
 export async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
+  return (await freePorts(1))[0]!;
+}
+
+/**
+ * n distinct free loopback ports. All n stay bound until the last is picked: ports bound and
+ * released one at a time can come back twice (CI saw etcd's client and peer port collide).
+ */
+export async function freePorts(n: number): Promise<number[]> {
+  const servers = await Promise.all(Array.from({ length: n }, () => new Promise<Server>((res, rej) => {
     const srv = createServer();
     srv.on('error', rej);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => res(port));
-    });
-  });
+    srv.listen(0, '127.0.0.1', () => res(srv));
+  })));
+  const ports = servers.map((s) => (s.address() as AddressInfo).port);
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  return ports;
 }
 
 export function logTail(file: string, lines = 40): string {
@@ -154,15 +162,9 @@ current-context: vhosttrace-test
 `;
 }
 
-export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise<ControlPlane> {
-  const log = opts.log ?? (() => {});
-  const ownDir = !opts.dir;
-  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'vhosttrace-cp-'));
-  mkdirSync(dir, { recursive: true });
-
-  const bins = await testBinaries(['etcd', 'kube-apiserver'], log);
-  const pki = makePki(dir);
-  const [etcdPort, peerPort, apiPort] = [await freePort(), await freePort(), await freePort()];
+/** etcd and kube-apiserver on fresh ports, started; throws with the failing component's log tail. */
+async function launch(dir: string, pki: Pki, bins: Record<string, string>, opts: ControlPlaneOptions, log: (l: string) => void) {
+  const [etcdPort, peerPort, apiPort] = await freePorts(3);
   const etcdUrl = `http://127.0.0.1:${etcdPort}`;
   const server = `https://127.0.0.1:${apiPort}`;
 
@@ -212,9 +214,36 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
   } catch (err) {
     await apiServer.stop();
     await etcd.stop();
-    if (ownDir && !process.env.VHOSTTRACE_KEEP_CONTROL_PLANE) rmSync(dir, { recursive: true, force: true });
     throw err;
   }
+  return { server, etcd, apiServer, startApiServer };
+}
+
+export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise<ControlPlane> {
+  const log = opts.log ?? (() => {});
+  const ownDir = !opts.dir;
+  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'vhosttrace-cp-'));
+  mkdirSync(dir, { recursive: true });
+
+  const bins = await testBinaries(['etcd', 'kube-apiserver'], log);
+  const pki = makePki(dir);
+  // Another process can take a picked port before etcd or kube-apiserver binds it: try new ports.
+  let cp: Awaited<ReturnType<typeof launch>> | undefined;
+  for (let attempt = 1; !cp; attempt++) {
+    try {
+      cp = await launch(dir, pki, bins, opts, log);
+    } catch (err) {
+      const portTaken = /address already in use/.test(String(err));
+      if (portTaken && attempt < 3) {
+        log(`a picked port was taken (attempt ${attempt}); picking new ports`);
+        rmSync(join(dir, 'etcd'), { recursive: true, force: true });
+        continue;
+      }
+      if (ownDir && !process.env.VHOSTTRACE_KEEP_CONTROL_PLANE) rmSync(dir, { recursive: true, force: true });
+      throw err;
+    }
+  }
+  const { server, etcd, apiServer, startApiServer } = cp;
 
   const kubeconfig = join(dir, 'kubeconfig');
   writeFileSync(kubeconfig, kubeconfigYaml(server, pki));
