@@ -16,7 +16,7 @@ import type { LoaderSnapshot } from '../loader/snapshot.js';
 import { closeServer, portOf, serveEndpoints } from '../metrics/server.js';
 import { header, sample } from '../metrics/text.js';
 import { Attributor, type OwnerReference, type PodInfo } from './attribution.js';
-import { nodeHealth } from './health.js';
+import { DETACH_ANNOTATION, nodeHealth, type Detach } from './health.js';
 import { scanCgroups, scanVhostWorkers, unifiedRoot } from './host-scan.js';
 import { advance, CountsWentBackwards, openLedger, sinceStart, type Ledger, type SinceStart } from './ledger.js';
 import { LoaderSupervisor } from './loader-supervisor.js';
@@ -50,7 +50,7 @@ interface Pod extends KubeObject {
 }
 
 interface Named extends KubeObject {
-  metadata: { name: string; labels?: Record<string, string> };
+  metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string> };
 }
 
 const GROUP_PATH = `/apis/${API_VERSION}`;
@@ -74,6 +74,9 @@ export class Agent {
   private readonly persistedAt = new Map<string, number>();
   private facts?: KernelFacts;
   private readonly started = new Date();
+  /** Set while the node's DETACH_ANNOTATION holds the loader stopped and unpinned. */
+  private detached?: Detach;
+  private lastDetach?: Detach & { until: Date };
   private upSince?: Date;
   private lastScan = 0;
   /** The next tick's timer and when it fires (see wakeAt). */
@@ -193,6 +196,7 @@ export class Agent {
     let next = Date.now() + MAX_SLEEP_MS;
     let waiting = false;
     try {
+      await this.followDetach();
       const now = Date.now();
       const open = this.openTraces();
       for (const t of open) {
@@ -213,6 +217,29 @@ export class Agent {
       this.waitingForLine = waiting;
       this.loader.release();
       this.wakeAt(next);
+    }
+  }
+
+  /**
+   * Follows the node's DETACH_ANNOTATION. Detaching stops the loader, which prints the pinned
+   * counts as it exits, takes them into every ledger and only then unpins; attaching again loads
+   * new programs and maps, so counts continue as a new generation (ledger.ts carries the old).
+   */
+  private async followDetach(): Promise<void> {
+    const why = this.node.list()[0]?.metadata.annotations?.[DETACH_ANNOTATION];
+    if (why !== undefined && !this.detached) {
+      this.detached = { since: new Date(), why, modeBefore: this.loader.lastMode };
+      this.log.warn({ why, annotation: DETACH_ANNOTATION }, 'detach requested: taking the last counts, then stopping the loader and unpinning');
+      await this.loader.stop();
+      for (const t of this.openTraces()) await this.countsFor(t.metadata.uid!, this.log);
+      for (const uid of this.ledgers.keys()) await this.persist(uid);
+      await run(this.cfg.loaderStopCommand).catch((e: Error) => this.log.error({ err: e.message }, 'unpinning failed; vhost_net stays held'));
+      this.log.info('detached: vhost_net can be unloaded');
+    } else if (why === undefined && this.detached) {
+      this.lastDetach = { ...this.detached, until: new Date() };
+      this.detached = undefined;
+      this.log.info('detach annotation removed: loading the programs again');
+      this.loader.start();
     }
   }
 
@@ -299,7 +326,7 @@ export class Agent {
     const l = this.loader;
     return nodeHealth(
       this.facts!,
-      { running: l.running, restarts: l.restarts, lastExit: l.lastExit, lastSnapshotMode: l.lastMode, lastSnapshotAt: l.lastSnapshotAt, upSince: this.upSince },
+      { running: l.running, restarts: l.restarts, lastExit: l.lastExit, lastSnapshotMode: l.lastMode, lastSnapshotAt: l.lastSnapshotAt, upSince: this.upSince, detached: this.detached, lastDetach: this.lastDetach },
       new Date(),
       10_000,
       this.started,
@@ -362,6 +389,7 @@ export class Agent {
     const l = this.loader;
     out += header('vhosttrace_agent_loader_up', 'gauge', '1 while the loader runs and reports.') + sample('vhosttrace_agent_loader_up', {}, l.running && snap ? 1 : 0);
     out += header('vhosttrace_agent_loader_restarts_total', 'counter', 'Times the loader exited and was restarted.') + sample('vhosttrace_agent_loader_restarts_total', {}, l.restarts);
+    out += header('vhosttrace_agent_detached', 'gauge', `1 while the node's ${DETACH_ANNOTATION} annotation holds the loader stopped.`) + sample('vhosttrace_agent_detached', {}, this.detached ? 1 : 0);
     out += header('vhosttrace_agent_reports_total', 'counter', 'Report writes, by result.');
     out += sample('vhosttrace_agent_reports_total', { result: 'ok' }, this.stats.reportsWritten) + sample('vhosttrace_agent_reports_total', { result: 'error' }, this.stats.reportErrors);
     out += header('vhosttrace_agent_active_traces', 'gauge', 'Traces that select this node.') + sample('vhosttrace_agent_active_traces', {}, this.openTraces().length);

@@ -24,6 +24,25 @@ export interface LoaderState {
   lastSnapshotAt?: Date;
   /** When the current loader's first snapshot arrived. */
   upSince?: Date;
+  /** Set while the node asks the agent to let go of vhost_net (see DETACH_ANNOTATION). */
+  detached?: Detach;
+  /** The last detach that ended: the maps were made anew then. */
+  lastDetach?: Detach & { until: Date };
+}
+
+/**
+ * A node annotation that makes its agent stop the loader and unpin its programs, keeping the
+ * counts: BPF links on vhost_net's tracepoints or functions hold the module, so `rmmod
+ * vhost_net` is refused while a node is traced.
+ */
+export const DETACH_ANNOTATION = 'vhosttrace.io/detach';
+
+export interface Detach {
+  since: Date;
+  /** The annotation's value: the admin's note of why. */
+  why: string;
+  /** The mode the loader counted in before. */
+  modeBefore?: LoaderMode;
 }
 
 /**
@@ -76,7 +95,16 @@ export function nodeHealth(facts: KernelFacts, loader: LoaderState, now: Date, s
   const fresh = loader.lastSnapshotAt && now.getTime() - loader.lastSnapshotAt.getTime() <= staleAfterMs;
   const permanent = loader.lastExit?.code != null ? explainExit(loader.lastExit.code, facts) : undefined;
 
-  if (loader.running && fresh) {
+  if (loader.detached) {
+    const d = loader.detached;
+    health = {
+      state: 'Pending',
+      kernel: facts.kernel,
+      reason: 'Detached',
+      message: `the node carries the annotation ${DETACH_ANNOTATION}${d.why ? `=${d.why}` : ''}: the loader is stopped and its programs unpinned, so vhost_net can be unloaded (rmmod vhost_net); the counts so far are kept; remove the annotation to trace again`,
+    };
+    conditions.push({ type: 'Traceable', status: 'False', reason: 'Detached', message: health.message!, lastTransitionTime: t(d.since) });
+  } else if (loader.running && fresh) {
     const mode = modeOf(loader.lastSnapshotMode);
     health = { state: 'Reporting', kernel: facts.kernel, mode };
     conditions.push({ type: 'Traceable', status: 'True', reason: mode === 'fentry' ? 'StockKernel' : 'Tracepoint', message: mode === 'fentry' ? 'no vhost_net tracepoints: counting with fentry/fexit on the stock module' : 'vhost_net tracepoints attached', lastTransitionTime: t(loader.upSince) });
@@ -98,6 +126,18 @@ export function nodeHealth(facts: KernelFacts, loader: LoaderState, now: Date, s
       reason: 'LoaderExited',
       message: `the loader exited ${loader.restarts} time(s), last with ${describeExit(loader.lastExit)}; pinned maps kept counting while it was down`,
       lastTransitionTime: t(loader.lastExit.at),
+    });
+  }
+  if (loader.lastDetach && !loader.detached) {
+    const d = loader.lastDetach;
+    const now = modeOf(loader.lastSnapshotMode);
+    const before = modeOf(d.modeBefore);
+    conditions.push({
+      type: 'Detached',
+      status: 'False',
+      reason: 'Reattached',
+      message: `detached on request from ${t(d.since)} to ${t(d.until)}: the programs were loaded anew (vhost_net may have been reloaded meanwhile) and the counts from before are carried over${before && now && before !== now ? `; counting with ${now} now, ${before} before` : ''}`,
+      lastTransitionTime: t(d.until),
     });
   }
   health.conditions = conditions;

@@ -1,10 +1,10 @@
 // Real agent processes, one per simulated node, against a real API server: recorded loader
 // snapshots stand in for the kernel. Every total is compared with the recording exactly.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fromValues } from '../../src/api/histogram.js';
+import { fromValues, merge } from '../../src/api/histogram.js';
 import type { VhostTraceReport } from '../../src/api/v1alpha1.js';
 import { recording, podCgroup, startAgent, type AgentProcess, type Workload } from '../harness/agents.js';
 import { startControlPlane, logTail, type ControlPlane } from '../harness/controlplane.js';
@@ -275,5 +275,26 @@ describe('agents survive', () => {
     agents[1] = again;
     const r = await finalReport('ns-a', 'a-all.node-2', (x) => Date.parse(x.status!.observedTime!) >= since);
     expect(r.status!.total!.rx).toEqual(expected('node-2', () => true, 'rx'));
+  });
+
+  it('the node annotated vhosttrace.io/detach: the loader stops and unpins, the status says so and keeps the counts; unannotated, new maps count on from there', async () => {
+    const annotate = (value: string | null) =>
+      c.request('PATCH', '/api/v1/nodes/node-2', { metadata: { annotations: { 'vhosttrace.io/detach': value } } }, { 'content-type': 'application/merge-patch+json' });
+    const once = expected('node-2', () => true, 'rx');
+    await finalReport('ns-a', 'a-all.node-2', (x) => x.status?.state === 'Reporting' && x.status.total?.rx?.packets.count === once.packets.count);
+    expect((await annotate('reload vhost_net')).status).toBe(200);
+    const detached = await finalReport('ns-a', 'a-all.node-2', (x) => x.status?.reason === 'Detached');
+    expect(detached.status).toMatchObject({ state: 'Pending', total: { rx: once } });
+    expect(detached.status!.message).toMatch(/vhosttrace\.io\/detach=reload vhost_net: .*unpinned.*rmmod vhost_net/);
+    expect(agents[1]!.loaderPid()).toBeUndefined();
+    // The stop command ran: the replay's "pinned maps" are gone, so the next loader starts anew.
+    expect(existsSync(join(agents[1]!.dir, 'pins', 'replay-state.json'))).toBe(false);
+
+    expect((await annotate(null)).status).toBe(200);
+    // The new maps replay the recording from its start: new traffic, carried on top of the old.
+    const twice = { packets: merge(once.packets, once.packets), bytes: merge(once.bytes, once.bytes) };
+    const after = await finalReport('ns-a', 'a-all.node-2', (x) => x.status?.state === 'Reporting' && x.status.total?.rx?.packets.count === twice.packets.count);
+    expect(after.status!.total!.rx).toEqual(twice);
+    expect(after.status!.conditions!.find((k) => k.type === 'Detached')).toMatchObject({ status: 'False', reason: 'Reattached' });
   });
 });

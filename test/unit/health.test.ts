@@ -14,6 +14,25 @@ describe('node health', () => {
     expect(h.conditions).toEqual([expect.objectContaining({ type: 'Traceable', status: 'True', reason: 'Tracepoint' })]);
   });
 
+  it('detached by the node annotation: Pending, Detached, says how to undo it; afterwards a condition says what happened', () => {
+    const stopped = { code: 0, signal: null, stderr: '', at: t0 };
+    const detached = { since: t0, why: 'module upgrade', modeBefore: 'raw_tp' as const };
+    const h = nodeHealth(facts, { running: false, restarts: 0, lastExit: stopped, detached }, now, 10_000, t0);
+    expect(h).toMatchObject({ state: 'Pending', reason: 'Detached' });
+    expect(h.message).toMatch(/vhosttrace\.io\/detach=module upgrade: .*rmmod vhost_net.*remove the annotation/);
+    expect(h.conditions).toEqual([expect.objectContaining({ type: 'Traceable', status: 'False', reason: 'Detached', lastTransitionTime: '2026-11-24T10:00:00Z' })]);
+
+    const lastDetach = { ...detached, until: now };
+    const again = nodeHealth(facts, { running: true, restarts: 0, lastExit: stopped, lastSnapshotMode: 'fentry', lastSnapshotAt: now, upSince: now, lastDetach }, now, 10_000, t0);
+    expect(again).toMatchObject({ state: 'Reporting', mode: 'fentry' });
+    const cond = again.conditions!.find((c) => c.type === 'Detached')!;
+    expect(cond).toMatchObject({ status: 'False', reason: 'Reattached', lastTransitionTime: '2026-11-24T10:00:30Z' });
+    expect(cond.message).toMatch(/from 2026-11-24T10:00:00Z to 2026-11-24T10:00:30Z: .*carried over; counting with fentry now, tracepoint before$/);
+    // The same mode before and after: no mode clause.
+    const same = nodeHealth(facts, { running: true, restarts: 0, lastSnapshotMode: 'raw_tp', lastSnapshotAt: now, upSince: now, lastDetach }, now, 10_000, t0);
+    expect(same.conditions!.find((c) => c.type === 'Detached')!.message).toMatch(/carried over$/);
+  });
+
   it('exit code 3: Failed, TracepointMissing, with the loader’s words and which module to install', () => {
     const lastExit = { code: 3, signal: null, stderr: 'vhost-hist: no vhost_net:vhost_net_rx_end tracepoint', at: now };
     const h = nodeHealth(facts, { running: false, restarts: 1, lastExit }, now, 10_000, t0);
