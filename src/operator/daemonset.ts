@@ -98,9 +98,11 @@ export function desiredDaemonSet(traces: readonly Trace[], cfg: OperatorConfig, 
                 { name: 'PORT', value: String(a.port) },
               ],
               ports: [{ name: 'metrics', containerPort: a.port, protocol: 'TCP' }],
-              livenessProbe: { httpGet: { path: '/healthz', port: 'metrics' }, periodSeconds: 20, failureThreshold: 3 },
+              // A node busy moving traffic can delay the answer past the kubelet's 1 s default:
+              // a restart then helps nothing (the agent was alive), so allow 5 s.
+              livenessProbe: { httpGet: { path: '/healthz', port: 'metrics' }, periodSeconds: 20, timeoutSeconds: 5, failureThreshold: 3 },
               // Often: a rollout waits for each new pod to be Ready before it goes on.
-              readinessProbe: { httpGet: { path: '/readyz', port: 'metrics' }, periodSeconds: 2 },
+              readinessProbe: { httpGet: { path: '/readyz', port: 'metrics' }, periodSeconds: 2, timeoutSeconds: 5 },
               resources: a.resources,
               securityContext: {
                 privileged: false,
