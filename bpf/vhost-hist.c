@@ -273,7 +273,9 @@ static int start(struct vh_loader *ld)
 	if (err == -EBADF)
 		return VH_EXIT_PIN_MISMATCH;
 	if (err)
-		return vh_die(vh_errno_exit(err), "load stock-mode programs: %s", strerror(-err));
+		return vh_die(vh_errno_exit(err), "load stock-mode programs: %s%s", strerror(-err),
+			      err == -EPERM ? " (they need vhost_net's BTF, which the kernel gives"
+					      " only to CAP_SYS_ADMIN)" : "");
 	err = vh_attach_mode(ld, &opts);
 	if (err) {
 		vh_unload(ld);

@@ -49,9 +49,13 @@ export interface Detach {
  * Who refused bpf(): a missing capability (the agent reads its own CapEff), else the seccomp
  * profile if one applies (the agent reads its own Seccomp mode), else neither: an LSM.
  */
-function permissionHint(facts: KernelFacts): string {
+function permissionHint(facts: KernelFacts, said: string): string {
   if (facts.missingCapabilities.length) {
     return `bpf() was refused: the agent's container lacks ${facts.missingCapabilities.join(' and ')}; add BPF and PERFMON to its securityContext capabilities (the chart's agent.capabilities)`;
+  }
+  // The loader says "stock-mode" when the fentry programs were refused (bpf/vhost-hist.c).
+  if (/stock-mode/.test(said) && !facts.sysAdmin) {
+    return "stock mode (no vhost_net tracepoints here) attaches to vhost_net's functions by the module's BTF, which the kernel hands out only to CAP_SYS_ADMIN: add SYS_ADMIN to the agent's capabilities (the chart's agent.capabilities={BPF,PERFMON,SYS_ADMIN}), or load the vhosttrace vhost_net module (kernel/README.md), whose tracepoints need only CAP_BPF and CAP_PERFMON";
   }
   if (facts.seccomp === 0) {
     return 'bpf() was refused although the agent holds CAP_BPF and CAP_PERFMON and no seccomp profile applies: a security module (AppArmor, SELinux) or kernel lockdown refused it; see the node\'s audit log';
@@ -60,7 +64,7 @@ function permissionHint(facts: KernelFacts): string {
 }
 
 /** vhost-hist's exit codes (docs/bpf.md) as report reasons, with what to do about each. */
-function explainExit(code: number, facts: KernelFacts): { reason: string; hint: string } | undefined {
+function explainExit(code: number, facts: KernelFacts, said: string): { reason: string; hint: string } | undefined {
   switch (code) {
     case LOADER_EXIT.noTracepoint:
       return {
@@ -72,7 +76,7 @@ function explainExit(code: number, facts: KernelFacts): { reason: string; hint: 
     case LOADER_EXIT.noBtf:
       return { reason: 'BTFMissing', hint: 'the kernel has no BTF at /sys/kernel/btf/vmlinux: run a kernel built with CONFIG_DEBUG_INFO_BTF=y' };
     case LOADER_EXIT.noPermission:
-      return { reason: 'PermissionDenied', hint: permissionHint(facts) };
+      return { reason: 'PermissionDenied', hint: permissionHint(facts, said) };
     case LOADER_EXIT.noBpffs:
       return {
         reason: 'BPFFSMissing',
@@ -93,7 +97,7 @@ export function nodeHealth(facts: KernelFacts, loader: LoaderState, now: Date, s
   const t = (d?: Date) => (d ?? started).toISOString().replace(/\.\d{3}Z$/, 'Z');
   let health: NodeHealth;
   const fresh = loader.lastSnapshotAt && now.getTime() - loader.lastSnapshotAt.getTime() <= staleAfterMs;
-  const permanent = loader.lastExit?.code != null ? explainExit(loader.lastExit.code, facts) : undefined;
+  const permanent = loader.lastExit?.code != null ? explainExit(loader.lastExit.code, facts, loader.lastExit.stderr) : undefined;
 
   if (loader.detached) {
     const d = loader.detached;

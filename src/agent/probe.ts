@@ -16,17 +16,28 @@ export interface KernelFacts {
   seccomp?: number;
   /** Of the capabilities the loader needs (NEEDED_CAPABILITIES), those this process lacks. */
   missingCapabilities: string[];
+  /**
+   * CapEff holds CAP_SYS_ADMIN. Stock mode attaches to vhost_net's functions by the module's
+   * BTF, and the kernel hands module BTF out (BPF_BTF_GET_NEXT_ID, _GET_FD_BY_ID) only to it.
+   */
+  sysAdmin: boolean;
 }
 
 /** What the loader needs: CAP_BPF (load, maps, pins) and CAP_PERFMON (attach to tracepoints). */
 export const NEEDED_CAPABILITIES: Record<string, number> = { CAP_PERFMON: 38, CAP_BPF: 39 };
 
+const CAP_SYS_ADMIN = 21;
+
+/** Whether /proc/self/status's CapEff holds capability bit `bit` (no, if unreadable). */
+export function hasCapability(status: string, bit: number): boolean {
+  const hex = /^CapEff:\s*([0-9a-f]+)$/m.exec(status)?.[1];
+  return hex !== undefined && (BigInt(`0x${hex}`) & (1n << BigInt(bit))) !== 0n;
+}
+
 /** The needed capabilities missing from /proc/self/status's CapEff (all of them if unreadable). */
 export function missingCapabilities(status: string): string[] {
-  const hex = /^CapEff:\s*([0-9a-f]+)$/m.exec(status)?.[1];
-  const eff = hex === undefined ? 0n : BigInt(`0x${hex}`);
   return Object.entries(NEEDED_CAPABILITIES)
-    .filter(([, bit]) => (eff & (1n << BigInt(bit))) === 0n)
+    .filter(([, bit]) => !hasCapability(status, bit))
     .map(([name]) => name);
 }
 
@@ -92,5 +103,6 @@ export async function probeKernel(paths: ProbePaths = DEFAULT_PROBE_PATHS): Prom
     ...(bpffsType ? { bpffsType } : {}),
     ...(seccomp !== undefined ? { seccomp } : {}),
     missingCapabilities: missingCapabilities(status),
+    sysAdmin: hasCapability(status, CAP_SYS_ADMIN),
   };
 }

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { nodeHealth } from '../../src/agent/health.js';
 import type { KernelFacts } from '../../src/agent/probe.js';
-import { fsTypeAt, missingCapabilities, seccompMode } from '../../src/agent/probe.js';
+import { fsTypeAt, hasCapability, missingCapabilities, seccompMode } from '../../src/agent/probe.js';
 
-const facts: KernelFacts = { kernel: '6.12.0-1-amd64', tracepoints: false, vhostNetLoaded: true, btf: true, bpffsType: 'bpf', missingCapabilities: [] };
+const facts: KernelFacts = { kernel: '6.12.0-1-amd64', tracepoints: false, vhostNetLoaded: true, btf: true, bpffsType: 'bpf', missingCapabilities: [], sysAdmin: false };
 const t0 = new Date('2026-11-24T10:00:00Z');
 const now = new Date('2026-11-24T10:00:30Z');
 
@@ -12,6 +12,19 @@ describe('node health', () => {
     const h = nodeHealth(facts, { running: true, restarts: 0, lastSnapshotMode: 'raw_tp', lastSnapshotAt: now, upSince: t0 }, now, 10_000, t0);
     expect(h).toMatchObject({ state: 'Reporting', mode: 'tracepoint', kernel: '6.12.0-1-amd64' });
     expect(h.conditions).toEqual([expect.objectContaining({ type: 'Traceable', status: 'True', reason: 'Tracepoint' })]);
+  });
+
+  it('stock mode refused under CAP_BPF and CAP_PERFMON: the hint names CAP_SYS_ADMIN (module BTF) or the patched module', () => {
+    const lastExit = { code: 5, signal: null, stderr: "vhost-hist: load stock-mode programs: Operation not permitted (they need vhost_net's BTF, which the kernel gives only to CAP_SYS_ADMIN)", at: now };
+    const h = nodeHealth({ ...facts, seccomp: 2 }, { running: false, restarts: 1, lastExit }, now, 10_000, t0);
+    expect(h).toMatchObject({ state: 'Failed', reason: 'PermissionDenied' });
+    expect(h.message).toMatch(/CAP_SYS_ADMIN\); stock mode .* agent\.capabilities=\{BPF,PERFMON,SYS_ADMIN\}\), or load the vhosttrace vhost_net module/);
+    // With CAP_SYS_ADMIN held, the refusal is someone else's: the seccomp hint.
+    const admin = nodeHealth({ ...facts, seccomp: 2, sysAdmin: true }, { running: false, restarts: 1, lastExit }, now, 10_000, t0);
+    expect(admin.message).toMatch(/seccomp profile refuses bpf\(\)/);
+    expect(hasCapability('CapEff:\t000001ffffffffff\n', 21)).toBe(true);
+    expect(hasCapability('CapEff:\t000000c000000000\n', 21)).toBe(false);
+    expect(hasCapability('', 21)).toBe(false);
   });
 
   it('detached by the node annotation: Pending, Detached, says how to undo it; afterwards a condition says what happened', () => {
