@@ -30,6 +30,9 @@ export interface ControlPlane {
   pki: Pki;
   /** Stops kube-apiserver and starts it again on the same port and data (etcd keeps running). */
   restartApiServer(): Promise<void>;
+  /** An outage: kube-apiserver stopped (etcd keeps running) until startApiServer(). */
+  stopApiServer(): Promise<void>;
+  startApiServer(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -258,6 +261,8 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       await apiServer.stop();
       await startApiServer();
     },
+    stopApiServer: () => apiServer.stop(),
+    startApiServer,
     async stop() {
       await apiServer.stop();
       await etcd.stop();

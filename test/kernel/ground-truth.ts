@@ -227,3 +227,22 @@ export function driverTruth(workloads: Workload[], reports: DriverReport[], empt
   for (const d of ['rx', 'tx'] as const) for (let i = 0; i < emptyRuns[d]; i++) runs.push({ direction: d, packets: 0, bytes: 0 });
   return runs;
 }
+
+/**
+ * The stock module has no vhost_net events: the witness there is a kprobe on handle_rx and
+ * handle_tx (KPROBE_ON), one hit per run, so runs = hits and the runs that moved nothing =
+ * hits - the busy runs the driver's batching implies.
+ */
+export const KPROBE_ON = (T: string) =>
+  `echo 'p:vtwitness/rx_call vhost_net:handle_rx' >> ${T}/kprobe_events && echo 'p:vtwitness/tx_call vhost_net:handle_tx' >> ${T}/kprobe_events && echo 1 > ${T}/events/vtwitness/enable`;
+export const KPROBE_OFF = (T: string) => `echo 0 > ${T}/events/vtwitness/enable; echo '-:vtwitness/rx_call' >> ${T}/kprobe_events; echo '-:vtwitness/tx_call' >> ${T}/kprobe_events`;
+
+/** Hits of KPROBE_ON's probes in trace text, by direction. */
+export function kprobeHits(text: string): Record<Direction, number> {
+  const hits = { rx: 0, tx: 0 };
+  for (const m of text.matchAll(/ (rx|tx)_call: \(handle_(rx|tx)\+/g)) {
+    if (m[1] !== m[2]) throw new Error(`mixed-up kprobe line: ${m[0]}`);
+    hits[m[1] as Direction]++;
+  }
+  return hits;
+}
