@@ -1,7 +1,7 @@
-// The local demo: the whole product on one machine. A real etcd and kube-apiserver, the real
+// The simulated demo, quick and without a kernel: a real etcd and kube-apiserver, the real
 // operator process, two simulated KubeVirt nodes each with a real agent process, and a
-// VhostTrace applied as a user would; the kernel side is replayed from recorded loader
-// snapshots (the kernel tests run the real one). Run: npm run demo
+// VhostTrace applied as a user would; the kernel side is synthetic loader snapshots that the
+// agents replay (test/demo/real.ts runs the real one). Run: npm run demo -- --simulated
 import { mkdtempSync, rmSync, writeFileSync, openSync, closeSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
@@ -12,9 +12,12 @@ import { main as kubectlVhosttrace } from '../../src/cli/main.js';
 import { freePort, startControlPlane } from '../harness/controlplane.js';
 import { podCgroup, recording, startAgent, type AgentProcess, type Workload } from '../harness/agents.js';
 import { installCRDs, TestClient } from '../harness/kube.js';
+import { check, say as show } from './show.js';
+
+/** Every heading says it: nothing here comes from a kernel. */
+const say = (s: string) => show(`[simulated] ${s}`);
 
 const REPO = resolve(import.meta.dirname, '../..');
-const say = (s: string) => console.log(`\n\x1b[1m▸ ${s}\x1b[0m`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A deterministic spread of runs: `n` values, `share` of them from each [value, weight]. */
@@ -47,20 +50,6 @@ function truth(ws: Workload[], dir: 'rx' | 'tx') {
     packets: summarize(fromValues(mine.flatMap((w) => w.runs))),
     bytes: summarize(fromValues(mine.flatMap((w) => w.runs.map((r) => r * w.frameBytes)))),
   };
-}
-
-/** JSON with object keys sorted, so that equal values print alike whatever the key order. */
-const canon = (v: unknown): string =>
-  JSON.stringify(v, (_k, x: unknown) =>
-    x && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => (a < b ? -1 : 1))) : x,
-  );
-
-/** Fails the demo, naming what differs, unless `got` is exactly `want`. */
-function check(what: string, got: unknown, want: unknown): void {
-  if (canon(got) !== canon(want)) {
-    throw new Error(`${what} is not what the agents replayed:\n  got  ${canon(got)}\n  want ${canon(want)}`);
-  }
-  console.log(`  ✓ ${what}`);
 }
 
 async function demo(): Promise<void> {
@@ -115,7 +104,7 @@ async function demo(): Promise<void> {
       console.log(`  prod/${vm} on ${node}`);
     }
 
-    say('Starting one agent per KubeVirt node (real agent processes; the kernel is replayed)');
+    say('Starting one agent per KubeVirt node (real agent processes replaying synthetic loader snapshots: no kernel)');
     for (const node of ['node-a', 'node-b']) {
       agents.push(startAgent({ node, dir: join(work, node), kubeconfig: cp.kubeconfig, frames: recording(workloads[node]!, 6, 10), frameSeconds: 1, loaderIntervalSeconds: 1 }));
     }
@@ -163,7 +152,7 @@ async function demo(): Promise<void> {
     await kubectlVhosttrace(['hist', 'batching', '-n', 'prod']);
     say('kubectl vhosttrace hist batching -n prod --vm prod/web-0   (one VM, from the reports)');
     await kubectlVhosttrace(['hist', 'batching', '-n', 'prod', '--vm', 'prod/web-0']);
-    say(`Done.${process.env.VHOSTTRACE_KEEP_DEMO ? ` Files and logs: ${work}` : " (VHOSTTRACE_KEEP_DEMO=1 keeps the logs and files)"}`);
+    say(`Done (simulated: the numbers are synthetic; \`npm run demo\` runs the real kernel).${process.env.VHOSTTRACE_KEEP_DEMO ? ` Files and logs: ${work}` : " (VHOSTTRACE_KEEP_DEMO=1 keeps the logs and files)"}`);
   } finally {
     await Promise.all(agents.map((a) => a.stop().catch(() => {})));
     operator?.kill('SIGTERM');
