@@ -210,12 +210,15 @@ export async function startNode(opts: NodeOptions): Promise<RealNode> {
       // The guest polls for N.sh: make it appear whole.
       renameSync(`${base}.sh.tmp`, `${base}.sh`);
       const deadline = Date.now() + timeoutMs;
-      while (!existsSync(`${base}.rc`)) {
+      // An exit code read half-written would be "" and Number("") is 0: wait for "N\n".
+      let rc = '';
+      while (!/^\d+\n$/.test(rc)) {
         if (exitCode !== undefined) throw failure(`the guest ended while running command ${n}`);
         if (Date.now() > deadline) throw new Error(`node ${opts.name}: command ${n} did not finish in ${timeoutMs} ms`);
         await sleep(100);
+        rc = existsSync(`${base}.rc`) ? readFileSync(`${base}.rc`, 'utf8') : '';
       }
-      return { code: Number(readFileSync(`${base}.rc`, 'utf8')), out: readFileSync(`${base}.out`, 'utf8') };
+      return { code: Number(rc), out: readFileSync(`${base}.out`, 'utf8') };
     },
     logTail: tail,
     async stop() {
