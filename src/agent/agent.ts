@@ -16,7 +16,7 @@ import type { LoaderSnapshot } from '../loader/snapshot.js';
 import { closeServer, portOf, serveEndpoints } from '../metrics/server.js';
 import { header, sample } from '../metrics/text.js';
 import { Attributor, type OwnerReference, type PodInfo } from './attribution.js';
-import { DETACH_ANNOTATION, nodeHealth, type Detach } from './health.js';
+import { DETACH_ANNOTATION, nodeHealth, type Detach, type EndedDetach } from './health.js';
 import { scanCgroups, scanVhostWorkers, unifiedRoot } from './host-scan.js';
 import { advance, CountsWentBackwards, openLedger, sinceStart, type Ledger, type SinceStart } from './ledger.js';
 import { LoaderSupervisor } from './loader-supervisor.js';
@@ -76,7 +76,7 @@ export class Agent {
   private readonly started = new Date();
   /** Set while the node's DETACH_ANNOTATION holds the loader stopped and unpinned. */
   private detached?: Detach;
-  private lastDetach?: Detach & { until: Date };
+  private lastDetach?: EndedDetach;
   private upSince?: Date;
   private lastScan = 0;
   /** The next tick's timer and when it fires (see wakeAt). */

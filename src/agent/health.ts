@@ -27,7 +27,7 @@ export interface LoaderState {
   /** Set while the node asks the agent to let go of vhost_net (see DETACH_ANNOTATION). */
   detached?: Detach;
   /** The last detach that ended: the maps were made anew then. */
-  lastDetach?: Detach & { until: Date };
+  lastDetach?: EndedDetach;
 }
 
 /**
@@ -44,6 +44,8 @@ export interface Detach {
   /** The mode the loader counted in before. */
   modeBefore?: LoaderMode;
 }
+
+export type EndedDetach = Detach & { until: Date };
 
 /**
  * Who refused bpf(): a missing capability (the agent reads its own CapEff), else the seccomp
@@ -134,13 +136,13 @@ export function nodeHealth(facts: KernelFacts, loader: LoaderState, now: Date, s
   }
   if (loader.lastDetach && !loader.detached) {
     const d = loader.lastDetach;
-    const now = modeOf(loader.lastSnapshotMode);
+    const after = modeOf(loader.lastSnapshotMode);
     const before = modeOf(d.modeBefore);
     conditions.push({
       type: 'Detached',
       status: 'False',
       reason: 'Reattached',
-      message: `detached on request from ${t(d.since)} to ${t(d.until)}: the programs were loaded anew (vhost_net may have been reloaded meanwhile) and the counts from before are carried over${before && now && before !== now ? `; counting with ${now} now, ${before} before` : ''}`,
+      message: `detached on request from ${t(d.since)} to ${t(d.until)}: the programs were loaded anew (vhost_net may have been reloaded meanwhile) and the counts from before are carried over${before && after && before !== after ? `; counting with ${after} now, ${before} before` : ''}`,
       lastTransitionTime: t(d.until),
     });
   }

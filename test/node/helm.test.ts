@@ -462,12 +462,12 @@ modprobe vhost_net && test ! -e ${T}/events/vhost_net && echo stock-module`);
       const pods = vmPods.get(node.name)!;
       await vmRound(node, pods, 2, 'kprobes');
       const keys = pods.map((p) => p.key);
-      const r = await eventually(async () => {
+      const both = await eventually(async () => {
         const x = await get<VhostTraceReport>(reportPath(node.name));
         return keys.every((k) => rowsOf(x).get(k)?.rx?.packets.count === vmRows([k]).get(k)!.rx.packets.count && rowsOf(x).get(k)?.tx?.packets.count === vmRows([k]).get(k)!.tx.packets.count) ? x : undefined;
       }, 180_000, `${node.name}: every VM's row holding both rounds`, 1000).catch(() => get<VhostTraceReport>(reportPath(node.name)));
-      expect(rowsOf(r), node.name).toEqual(vmRows(keys));
-      expect(r?.status?.total, node.name).toEqual(histogramsOf(traced.get(node.name)!));
+      expect(rowsOf(both), node.name).toEqual(vmRows(keys));
+      expect(both?.status?.total, node.name).toEqual(histogramsOf(traced.get(node.name)!));
       // The VMs stop (their pods deleted): what they moved stays theirs in the trace.
       const since = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
       for (const p of pods) expect((await cluster.client.request('DELETE', `/api/v1/namespaces/${p.namespace}/pods/${p.pod}`)).status).toBe(200);
