@@ -7,7 +7,7 @@
 import { spawnSync } from 'node:child_process';
 import { createServer, type Server } from 'node:net';
 import { resolve } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { fromValues, summarize } from '../../src/api/histogram.js';
 import type { VhostTraceReport } from '../../src/api/v1alpha1.js';
 import { eventually, startCluster, tokenKubeconfig, writeReport, type Cluster } from '../harness/cluster.js';
@@ -115,6 +115,42 @@ describe(`a real cluster of ${KERNELS_HERE.length} node(s), Debian ${KERNELS_HER
   const get = async <T = any>(path: string) => (await cluster.client.request<T>('GET', path)).body;
   const podsOf = async (selector: string) =>
     (await get<{ items: any[] }>(`/api/v1/namespaces/${NS}/pods?labelSelector=${encodeURIComponent(selector)}`)).items;
+
+  /** What a failed step leaves its reader: each guest running or why not, the nodes' Ready, the pods, Warning events, the kubelets' last lines. */
+  const diagnose = async () => {
+    const out = ['--- after the failure'];
+    for (const n of nodes) out.push(n.ended() ?? `${n.name}: the guest runs`);
+    try {
+      for (const n of (await get<{ items: any[] }>('/api/v1/nodes')).items) {
+        const ready = n.status?.conditions?.find((c: { type: string }) => c.type === 'Ready');
+        out.push(`node ${n.metadata.name}: Ready=${ready?.status} ${ready?.reason ?? ''} heartbeat ${ready?.lastHeartbeatTime}`);
+      }
+      for (const p of (await get<{ items: any[] }>('/api/v1/pods')).items) {
+        const c = p.status?.containerStatuses?.[0];
+        const why = c?.state?.waiting?.reason ?? c?.state?.terminated?.reason ?? '';
+        out.push(`pod ${p.metadata.namespace}/${p.metadata.name} on ${p.spec.nodeName}: ${p.status?.phase} ${why} restarts ${c?.restartCount ?? '-'}${p.metadata.deletionTimestamp ? ' (deleting)' : ''}`);
+      }
+      const events = (await get<{ items: any[] }>('/api/v1/events?fieldSelector=type%3DWarning')).items.slice(-15);
+      for (const e of events) out.push(`event ${e.involvedObject?.kind}/${e.involvedObject?.name}: ${e.reason}: ${String(e.message).slice(0, 200)}`);
+    } catch (e) {
+      out.push(`the API server: ${(e as Error).message}`);
+    }
+    for (const n of nodes) out.push(`--- ${n.name} kubelet`, n.logTail('kubelet', 15));
+    return out.join('\n');
+  };
+
+  // The steps build on each other: once one fails the rest fail at once and name it, rather
+  // than each waiting out its own timeouts on a cluster that cannot do what it needs.
+  let failedStep: string | undefined;
+  beforeEach(({ task, onTestFailed }) => {
+    if (failedStep) throw new Error(`not run: the step "${failedStep}" failed, and every step builds on those before it`);
+    const gone = nodes.map((n) => n.ended()).filter(Boolean);
+    if (gone.length) throw new Error(gone.join('\n'));
+    onTestFailed(async () => {
+      failedStep = task.name;
+      console.log(await diagnose());
+    });
+  });
   const agentPods = async () => podsOf('app.kubernetes.io/component=agent');
   const reportPath = (node: string) => `${API}/namespaces/${NS}/vhosttracereports/cluster.${TRACE}.${node}`;
   const nodeStates = async () => ((await get(`${API}/clustervhosttraces/${TRACE}`))?.status?.nodes ?? []) as NodeState[];

@@ -116,8 +116,18 @@ export interface NodeOptions {
   podCidr?: string;
   unpatched?: boolean;
   log?: (line: string) => void;
+  /**
+   * How long the guest may live at most (default NODE_LIFETIME_S): a backstop for a test
+   * process that dies without stopping it, never what a test waits for.
+   */
   timeoutSeconds?: number;
 }
+
+/**
+ * Longer than any CI run (90 minutes) and any test file on the slowest machine: a node that
+ * ended at 30 minutes took down every later step of a slow run (its pods stopped starting).
+ */
+export const NODE_LIFETIME_S = 4 * 3600;
 
 export interface RealNode {
   name: string;
@@ -125,6 +135,8 @@ export interface RealNode {
   outDir: string;
   /** Runs a bash script in the guest (as root, in the chroot the node runs in). */
   exec(script: string, timeoutMs?: number): Promise<{ code: number; out: string }>;
+  /** Why the guest is gone (its exit code and the test bed's last words), or undefined while it runs. */
+  ended(): string | undefined;
   /** The tail of one of the node's logs, for failure messages. */
   logTail(name: 'kubelet' | 'containerd' | 'kube-proxy' | 'images', lines?: number): string;
   stop(): Promise<number>;
@@ -174,7 +186,7 @@ export async function startNode(opts: NodeOptions): Promise<RealNode> {
   const args = ['--kernel', opts.kernel, '--accel', 'tcg,thread=single', '--smp', '2', '--mem', '3072'];
   args.push('--net', 'user', '--forward', port, '--expose', String(kubeletPort));
   if (opts.unpatched) args.push('--unpatched');
-  args.push('--script', GUEST_NODE, '--out', outDir, '--timeout', String(opts.timeoutSeconds ?? 1800));
+  args.push('--script', GUEST_NODE, '--out', outDir, '--timeout', String(opts.timeoutSeconds ?? NODE_LIFETIME_S));
   const started = Date.now();
   log(`node ${opts.name}: booting Debian ${opts.kernel} (output in ${outDir})`);
   const child = spawn(RUN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -220,6 +232,7 @@ export async function startNode(opts: NodeOptions): Promise<RealNode> {
       }
       return { code: Number(rc), out: readFileSync(`${base}.out`, 'utf8') };
     },
+    ended: () => (exitCode === undefined ? undefined : `node ${opts.name}: the guest ended (test bed exit ${exitCode})\n${runLog.slice(-1500)}`),
     logTail: tail,
     async stop() {
       writeFileSync(join(nodeDir, 'stop'), '');
