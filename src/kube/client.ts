@@ -82,7 +82,7 @@ export class KubeClient {
     const ro: RequestOptions = {
       method,
       agent: url.protocol !== 'https:' ? undefined : opts.timeoutMs === 0 ? this.watchAgent : this.agent,
-      headers: { accept: opts.accept ?? 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      headers: { ...this.access.headers, accept: opts.accept ?? 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
     };
     let payload: Buffer | undefined;
     if (opts.body !== undefined) {

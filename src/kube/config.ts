@@ -15,6 +15,8 @@ export interface ClusterAccess {
   insecureSkipTLSVerify?: boolean;
   /** The bearer token to send now (service-account tokens rotate: read each time, cached). */
   token?: () => string | undefined;
+  /** Headers sent with every request: impersonation (a kubeconfig user's `as:`) for the kubectl plugin. */
+  headers?: Record<string, string>;
   /** Where this came from, for error messages. */
   source: string;
 }

@@ -11,11 +11,11 @@ const base = `/apis/vhosttrace.io/v1alpha1/namespaces/${NS}`;
 const merge = { 'content-type': 'application/merge-patch+json' };
 const rx = (runs: number[]) => ({ packets: fromValues(runs), bytes: fromValues(runs.map((r) => r * 1000)) });
 
-async function run(...args: string[]): Promise<[number, string]> {
+async function run(...args: string[]): Promise<[number, string, string]> {
   let out = '';
-  process.env.KUBECONFIG = inject('kubeconfig');
-  const code = await main(args, (s) => (out += s));
-  return [code, out];
+  let err = '';
+  const code = await main(args, (s) => (out += s), { err: (s) => (err += s), env: { KUBECONFIG: inject('kubeconfig') } });
+  return [code, out, err];
 }
 
 beforeAll(async () => {
@@ -54,9 +54,10 @@ describe('kubectl vhosttrace hist', () => {
   });
 
   it('says what is missing and exits non-zero', async () => {
-    expect(await run('hist', 'nope', '-n', NS)).toEqual([1, 'VhostTrace in namespace cli "nope" not found\n']);
-    const [code, out] = await run('bogus');
+    expect(await run('hist', 'nope', '-n', NS)).toEqual([3, '', 'error: VhostTrace "nope" not found in namespace cli (a ClusterVhostTrace? add --cluster)\n']);
+    const [code, out, err] = await run('bogus');
     expect(code).toBe(2);
-    expect(out).toMatch(/^usage: kubectl vhosttrace hist NAME/);
+    expect(out).toBe('');
+    expect(err).toMatch(/^error: unknown subcommand "bogus"/);
   });
 });
