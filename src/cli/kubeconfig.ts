@@ -20,8 +20,8 @@ function load(path: string | undefined, env: NodeJS.ProcessEnv): KubeConfig {
   const file = path ?? env.KUBECONFIG;
   try {
     if (file) {
-      // $KUBECONFIG may list several files; client-node merges them as kubectl does.
-      if (path) kc.loadFromFile(path);
+      // $KUBECONFIG may list several files; client-node merges them (from process.env) as kubectl does.
+      if (path || !file.includes(':')) kc.loadFromFile(file);
       else kc.loadFromDefault();
       return kc;
     }
