@@ -7,16 +7,19 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { startControlPlane } from './controlplane.js';
 
-/** Compiles src/ to dist/: API tests run real agent and operator processes from it. */
+/**
+ * `npm run build`: src/ compiled to dist/ (API tests run real agent and operator processes from
+ * it) and the kubectl plugin bundled into dist/kubectl-vhosttrace (test/api/cli-kubectl).
+ */
 function build(): void {
   const repo = resolve(import.meta.dirname, '../..');
   try {
-    execFileSync(process.execPath, [resolve(repo, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: repo, stdio: 'pipe' });
+    execFileSync('npm', ['run', '--silent', 'build'], { cwd: repo, stdio: 'pipe' });
   } catch (err) {
-    const out = (err as { stdout?: Buffer }).stdout?.toString() ?? '';
-    throw new Error(`tsc -p tsconfig.build.json failed:\n${out}`, { cause: err });
+    const e = err as { stdout?: Buffer; stderr?: Buffer };
+    throw new Error(`npm run build failed:\n${e.stdout?.toString() ?? ''}${e.stderr?.toString() ?? ''}`, { cause: err });
   }
-  if (!existsSync(resolve(repo, 'dist/agent/main.js'))) throw new Error('tsc wrote no dist/agent/main.js');
+  for (const f of ['dist/agent/main.js', 'dist/kubectl-vhosttrace']) if (!existsSync(resolve(repo, f))) throw new Error(`npm run build wrote no ${f}`);
 }
 
 declare module 'vitest' {
