@@ -90,6 +90,22 @@ describe('kubectl vhosttrace, the bundled file on PATH', () => {
     expect(denied.err).toMatch(/vhosttrace-test-nobody/);
   });
 
+  it('watch redraws as the status changes and ends when the trace completes', async () => {
+    await c.request('POST', `${base}/vhosttraces`, { apiVersion: 'vhosttrace.io/v1alpha1', kind: 'VhostTrace', metadata: { name: 'watched' }, spec: {} });
+    await c.request('PATCH', `${base}/vhosttraces/watched/status`, { status: { phase: 'Running', nodesReporting: '1/1', summary: { rx: rx() } } }, merge);
+    const child = spawn(kubectl, ['vhosttrace', 'watch', 'watched', '-n', NS], { env: env() });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    const exited = new Promise<number | null>((r) => child.on('close', r));
+    await eventually(async () => out.includes(renderLog2Hist(fromValues(RUNS).buckets, 'recv pkts')), 30_000, 'the first frame');
+    const more = [...RUNS, 200, 200];
+    const summary = { rx: { packets: summarize(fromValues(more)), bytes: summarize(fromValues(more.map((r) => r * 1500))) } };
+    await c.request('PATCH', `${base}/vhosttraces/watched/status`, { status: { phase: 'Completed', summary } }, merge);
+    expect(await exited, out).toBe(0);
+    expect(out).toContain(`VhostTrace ${NS}/watched: Completed`);
+    expect(out.slice(out.lastIndexOf('Completed'))).toContain(renderLog2Hist(fromValues(more).buckets, 'recv pkts'));
+  });
+
   it('run creates a trace, waits while its status changes, prints the histograms when it completes, and deletes it', async () => {
     const child = spawn(kubectl, ['vhosttrace', 'run', 'short', '-n', NS, '--duration', '10s', '--interval', '1s', '--timeout', '2m'], { env: env() });
     let out = '';
