@@ -131,6 +131,8 @@ export async function benchOperator() {
   const c = cluster.client;
   try {
     for (const ns of [INSTALL, NS]) await c.request('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
+    // the agent ServiceAccount owns the DaemonSet; the operator makes none without it
+    await c.request('POST', `/api/v1/namespaces/${INSTALL}/serviceaccounts`, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'vhosttrace-agent' } });
     const names = Array.from({ length: nodes }, (_, i) => `node-${String(i).padStart(5, '0')}`);
     for (let i = 0; i < names.length; i += 50) {
       await Promise.all(names.slice(i, i + 50).map((n) => c.request('POST', '/api/v1/nodes', { apiVersion: 'v1', kind: 'Node', metadata: { name: n, labels: { 'kubevirt.io/schedulable': 'true' } } })));

@@ -22,6 +22,27 @@ export const AGENT_LABELS = {
 } as const;
 export const MANAGED_BY = { 'app.kubernetes.io/managed-by': 'vhosttrace-operator' } as const;
 
+export interface OwnerReference {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  uid: string;
+}
+
+/**
+ * The DaemonSet's owner: the agent's ServiceAccount, which the install (chart or manifests)
+ * creates and `helm uninstall` deletes. The garbage collector then deletes the DaemonSet and its
+ * pods, so no agent outlives the install, even one this operator applied in its last moments (a
+ * reference to an owner that is gone makes the object garbage). Not blockOwnerDeletion: that
+ * would need the ServiceAccount's finalizers subresource, and nothing waits on it.
+ */
+export const agentOwner = (sa: { metadata?: { name?: string; uid?: string } }): OwnerReference => ({
+  apiVersion: 'v1',
+  kind: 'ServiceAccount',
+  name: sa.metadata!.name!,
+  uid: sa.metadata!.uid!,
+});
+
 /** The labels of the agent pods of the DaemonSet named `name` (its selector). */
 export const agentPodLabels = (name: string) => ({ ...AGENT_LABELS, 'app.kubernetes.io/instance': name });
 

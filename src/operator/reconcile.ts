@@ -10,7 +10,7 @@ import { API_VERSION, type TraceStatus } from '../api/v1alpha1.js';
 import { ApiError, type KubeClient, type KubeObject } from '../kube/client.js';
 import { DAEMONSET_KEY, type Caches } from './cache.js';
 import type { OperatorConfig } from './config.js';
-import { desiredDaemonSet, selectsNode } from './daemonset.js';
+import { agentOwner, desiredDaemonSet, selectsNode, type OwnerReference } from './daemonset.js';
 import type { OperatorMetrics } from './metrics.js';
 import { nextTimedChange, rollUp } from './rollup.js';
 
@@ -142,9 +142,16 @@ export class Reconciler {
       return result;
     }
     const hash = createHash('sha256').update(canonical(desired)).digest('hex').slice(0, 16);
-    const annotations = (existing?.metadata as { annotations?: Record<string, string> } | undefined)?.annotations;
-    if (annotations?.[HASH_ANNOTATION] === hash) return result;
+    const meta = existing?.metadata as { annotations?: Record<string, string>; ownerReferences?: OwnerReference[] } | undefined;
+    const owned = meta?.ownerReferences?.some((r) => r.kind === 'ServiceAccount' && r.name === this.cfg.agent.serviceAccountName);
+    if (meta?.annotations?.[HASH_ANNOTATION] === hash && owned) return result;
+    // Read afresh, not cached: after an uninstall the ServiceAccount is gone, and then no
+    // DaemonSet may be made (its pods could not be admitted without it anyway).
+    const saPath = `/api/v1/namespaces/${this.cfg.namespace}/serviceaccounts/${this.cfg.agent.serviceAccountName}`;
+    const sa = await this.client.find(saPath);
+    if (!sa) throw new Error(`the agent's ServiceAccount ${saPath} does not exist (vhosttrace uninstalled?); no agent DaemonSet without it`);
     desired.metadata.annotations = { [HASH_ANNOTATION]: hash };
+    desired.metadata.ownerReferences = [agentOwner(sa)];
     try {
       await this.client.apply(path, desired, this.cfg.fieldManager);
     } catch (e) {

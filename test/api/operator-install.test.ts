@@ -9,13 +9,13 @@ import { reportSkeleton, traceRef } from '../../src/api/reports.js';
 import { KubeClient, loadKubeConfig } from '../../src/kube/client.js';
 import { defaultConfig, loadConfig } from '../../src/operator/config.js';
 import { Operator } from '../../src/operator/operator.js';
-import { applyAll, eventually, renderChart, startCluster, tokenKubeconfig, writeReport, type Cluster } from '../harness/cluster.js';
+import { applyAll, eventually, KUBE_VERSION, renderChart, startCluster, tokenKubeconfig, writeReport, type Cluster } from '../harness/cluster.js';
 import { TestClient } from '../harness/kube.js';
 
 const INSTALL = 'vhosttrace-system';
 const MANIFEST = join(import.meta.dirname, '../../manifests/install.yaml');
 const HEADER = `# Generated from charts/vhosttrace by test/api/operator-install.test.ts:
-#   helm template vhosttrace charts/vhosttrace --namespace ${INSTALL} --include-crds --set createNamespace=true
+#   helm template vhosttrace charts/vhosttrace --namespace ${INSTALL} --kube-version ${KUBE_VERSION} --include-crds --set createNamespace=true
 # Regenerate: VHOSTTRACE_UPDATE_MANIFESTS=1 npx vitest run --project api test/api/operator-install.test.ts
 `;
 

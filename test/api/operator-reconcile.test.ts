@@ -78,6 +78,8 @@ beforeAll(async () => {
   cluster = await startCluster();
   c = cluster.client;
   for (const ns of [INSTALL, NS]) await create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
+  // the install's agent ServiceAccount: it owns the DaemonSet, and without it none is made
+  await create(`/api/v1/namespaces/${INSTALL}/serviceaccounts`, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'vhosttrace-agent' } });
   await create('/api/v1/nodes', node('kv-a', { ...KV, zone: 'a' }));
   await create('/api/v1/nodes', node('kv-b', { ...KV, zone: 'b' }));
   await create('/api/v1/nodes', node('kv-c', { ...KV, zone: 'c' }));

@@ -64,7 +64,8 @@ async function demo(): Promise<void> {
     console.log('  CRDs installed: vhosttraces, clustervhosttraces, vhosttracereports (vhosttrace.io/v1alpha1)');
     for (const ns of ['prod', 'vhosttrace-system']) {
       await c.request('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
-      await c.request('POST', `/api/v1/namespaces/${ns}/serviceaccounts`, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'default' } });
+      // default for pods; vhosttrace-agent owns the agent DaemonSet (the operator makes none without it)
+      for (const sa of ['default', 'vhosttrace-agent']) await c.request('POST', `/api/v1/namespaces/${ns}/serviceaccounts`, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: sa } });
     }
 
     say('Starting the operator (node dist/operator/main.js)');

@@ -191,15 +191,27 @@ export async function writeReport(c: TestClient, trace: Trace, node: string, sta
   return r2;
 }
 
-/** `helm template` of the chart with the real helm; the objects, in order. */
+/** The Kubernetes version of the test binaries (test/tools/kube/go.mod), for `helm --kube-version`. */
+export const KUBE_VERSION = /k8s\.io\/kubernetes (v\S+)/.exec(readFileSync(join(import.meta.dirname, '../tools/kube/go.mod'), 'utf8'))![1]!;
+
+/** Environment for the real helm: its cache and configuration inside node_modules, not $HOME. */
+export const helmEnv = () => {
+  const dir = join(import.meta.dirname, '../../node_modules/.cache/helm');
+  return { ...process.env, HELM_CACHE_HOME: dir, HELM_CONFIG_HOME: dir, HELM_DATA_HOME: dir };
+};
+
+/**
+ * `helm template` of the chart with the real helm; the objects, in order. --kube-version: without
+ * it helm assumes v1.20, which the chart's kubeVersion refuses.
+ */
 export async function renderChart(namespace: string, set: string[] = [], log?: (l: string) => void): Promise<{ text: string; docs: any[] }> {
   const { helm } = await testBinaries(['helm'], log);
   const { parseAllDocuments } = await import('yaml');
   const repo = join(import.meta.dirname, '../..');
   const text = execFileSync(
     helm!,
-    ['template', 'vhosttrace', join(repo, 'charts/vhosttrace'), '--namespace', namespace, '--include-crds', ...set.flatMap((s) => ['--set', s])],
-    { encoding: 'utf8', env: { ...process.env, HELM_CACHE_HOME: join(repo, 'node_modules/.cache/helm'), HELM_CONFIG_HOME: join(repo, 'node_modules/.cache/helm') } },
+    ['template', 'vhosttrace', join(repo, 'charts/vhosttrace'), '--namespace', namespace, '--kube-version', KUBE_VERSION, '--include-crds', ...set.flatMap((s) => ['--set', s])],
+    { encoding: 'utf8', env: helmEnv() },
   );
   return { text, docs: parseAllDocuments(text).map((d) => d.toJS()).filter(Boolean) };
 }
