@@ -229,20 +229,47 @@ export function driverTruth(workloads: Workload[], reports: DriverReport[], empt
 }
 
 /**
- * The stock module has no vhost_net events: the witness there is a kprobe on handle_rx and
- * handle_tx (KPROBE_ON), one hit per run, so runs = hits and the runs that moved nothing =
- * hits - the busy runs the driver's batching implies.
+ * The stock module has no vhost_net events: the witness there is kprobes on handle_rx and
+ * handle_tx and on vhost_disable_notify (KPROBE_ON). A run, as the patch's events count it, is
+ * a call of a handler that got past its early exits (no backend, metadata prefetch failed) to
+ * vhost_disable_notify, so runs = the calls followed by at least one vhost_disable_notify on the
+ * same thread before its next call (kprobeHits); the runs that moved nothing = runs - the busy
+ * runs the driver's batching implies. Counting every call instead made a call without a backend
+ * (a poll wake-up as a device is torn down) an extra empty run now and then.
  */
 export const KPROBE_ON = (T: string) =>
-  `echo 'p:vtwitness/rx_call vhost_net:handle_rx' >> ${T}/kprobe_events && echo 'p:vtwitness/tx_call vhost_net:handle_tx' >> ${T}/kprobe_events && echo 1 > ${T}/events/vtwitness/enable`;
-export const KPROBE_OFF = (T: string) => `echo 0 > ${T}/events/vtwitness/enable; echo '-:vtwitness/rx_call' >> ${T}/kprobe_events; echo '-:vtwitness/tx_call' >> ${T}/kprobe_events`;
+  [
+    'p:vtwitness/rx_call vhost_net:handle_rx',
+    'p:vtwitness/tx_call vhost_net:handle_tx',
+    'p:vtwitness/armed vhost:vhost_disable_notify',
+  ].map((p) => `echo '${p}' >> ${T}/kprobe_events`).join(' && ') + ` && echo 1 > ${T}/events/vtwitness/enable`;
+export const KPROBE_OFF = (T: string) =>
+  `echo 0 > ${T}/events/vtwitness/enable; ${['rx_call', 'tx_call', 'armed'].map((e) => `echo '-:vtwitness/${e}' >> ${T}/kprobe_events`).join('; ')}`;
 
-/** Hits of KPROBE_ON's probes in trace text, by direction. */
+/** The runs KPROBE_ON's probes show in trace text, by direction: calls that reached vhost_disable_notify. */
 export function kprobeHits(text: string): Record<Direction, number> {
   const hits = { rx: 0, tx: 0 };
-  for (const m of text.matchAll(/ (rx|tx)_call: \(handle_(rx|tx)\+/g)) {
-    if (m[1] !== m[2]) throw new Error(`mixed-up kprobe line: ${m[0]}`);
-    hits[m[1] as Direction]++;
+  /** Each thread's open call: its direction, and whether it reached vhost_disable_notify. */
+  const open = new Map<string, { dir: Direction; armed: boolean }>();
+  const close = (pid: string) => {
+    const o = open.get(pid);
+    if (o?.armed) hits[o.dir]++;
+    open.delete(pid);
+  };
+  // "<comm>-<pid> [cpu] flags time: <event>: (<symbol>+0x0/..." (a comm may hold "-").
+  for (const m of text.matchAll(/^\s*.+-(\d+)\s+\[\d+\].*?: (rx_call|tx_call|armed): \((handle_rx|handle_tx|vhost_disable_notify)\+/gm)) {
+    const [, pid, event, symbol] = m as unknown as [string, string, string, string];
+    if (event === 'armed') {
+      if (symbol !== 'vhost_disable_notify') throw new Error(`mixed-up kprobe line: ${m[0]}`);
+      const o = open.get(pid);
+      if (o) o.armed = true;
+      continue;
+    }
+    const dir = event.slice(0, 2) as Direction;
+    if (symbol !== `handle_${dir}`) throw new Error(`mixed-up kprobe line: ${m[0]}`);
+    close(pid);
+    open.set(pid, { dir, armed: false });
   }
+  for (const pid of [...open.keys()]) close(pid);
   return hits;
 }
