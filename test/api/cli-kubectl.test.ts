@@ -1,5 +1,6 @@
 // The plugin as users install it: `npm run build`'s one bundled file (built by this project's global
-// setup) put on a temporary PATH, found and run by the real kubectl against the test API server.
+// setup) copied to a temporary PATH, and run in place from dist/plugin/, found and run by the real
+// kubectl against the test API server.
 import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -36,7 +37,7 @@ const k = (args: string[], over?: Record<string, string>) => {
 beforeAll(async () => {
   ({ kubectl } = (await testBinaries(['kubectl'])) as { kubectl: string });
   bin = mkdtempSync(join(tmpdir(), 'vhosttrace-plugin-'));
-  copyFileSync(join(REPO, 'dist/kubectl-vhosttrace'), join(bin, 'kubectl-vhosttrace'));
+  copyFileSync(join(REPO, 'dist/plugin/kubectl-vhosttrace'), join(bin, 'kubectl-vhosttrace'));
   path = `${bin}:${dirname(process.execPath)}:/usr/bin:/bin`;
   await installCRDs(c);
   expect((await c.request('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } })).status).toBe(201);
@@ -58,6 +59,15 @@ describe('kubectl vhosttrace, the bundled file on PATH', () => {
     expect(r.code, r.err).toBe(0);
     expect(r.out).toContain(`VhostTrace ${NS}/web: Running, nodes 1/1`);
     expect(r.out).toContain(renderLog2Hist(fromValues(RUNS).buckets, 'recv pkts'));
+  });
+
+  it('runs in place from dist/plugin/ inside the repo (whose package.json says "type": "module") too', () => {
+    const inPlace = join(REPO, 'dist/plugin');
+    const r = k(['vhosttrace', 'show', 'web', '-n', NS], { PATH: `${inPlace}:${dirname(process.execPath)}:/usr/bin:/bin` });
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toContain(renderLog2Hist(fromValues(RUNS).buckets, 'recv pkts'));
+    const listed = k(['plugin', 'list'], { PATH: `${inPlace}:${dirname(process.execPath)}:/usr/bin:/bin` });
+    expect(listed.out).toContain(join(inPlace, 'kubectl-vhosttrace'));
   });
 
   it('get -o json prints the object as the API server has it', async () => {

@@ -6,11 +6,10 @@
 // kernel's own vhost_net events, checked against the traffic driver). Run: npm run demo
 // (test/demo/start prepares the binaries, kernel and images first).
 import { spawnSync } from 'node:child_process';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
 import { fromValues, summarize } from '../../src/api/histogram.js';
 import type { VhostTraceReport } from '../../src/api/v1alpha1.js';
-import { main as kubectlVhosttrace } from '../../src/cli/main.js';
 import { eventually, startCluster, type Cluster } from '../harness/cluster.js';
 import { testBinaries } from '../harness/controlplane.js';
 import { installCRDs } from '../harness/kube.js';
@@ -59,7 +58,9 @@ async function demo(): Promise<void> {
     cluster = await startCluster({ extras: ['kube-controller-manager', 'kube-scheduler'], log: (l) => console.log(`  ${l}`), ...(await nodeClusterOptions(egress)) });
     const c = cluster;
     const kubectl = (...args: string[]) => {
-      const r = spawnSync(bins.kubectl!, [...args, '--kubeconfig', c.kubeconfig], { encoding: 'utf8' });
+      // dist/plugin/ on PATH: kubectl finds the plugin `npm run build` bundled there, as krew would put it.
+      const env = { ...process.env, PATH: `${join(REPO, 'dist', 'plugin')}:${process.env.PATH}` };
+      const r = spawnSync(bins.kubectl!, [...args, '--kubeconfig', c.kubeconfig], { encoding: 'utf8', env });
       if (r.status !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
       return r.stdout.trimEnd();
     };
@@ -136,12 +137,11 @@ async function demo(): Promise<void> {
 
     show('get', 'vht', '-n', NS);
     show('get', 'vhtr', '-n', NS);
-    process.env.KUBECONFIG = c.kubeconfig;
-    say(`kubectl vhosttrace hist ${TRACE} -n ${NS}   (the whole trace, as the seed BCC script printed it)`);
-    await kubectlVhosttrace(['hist', TRACE, '-n', NS]);
+    // The plugin (dist/plugin/kubectl-vhosttrace) through the real kubectl: the whole trace, as the seed
+    // BCC script printed it, then one VM from its node's report.
+    show('vhosttrace', 'show', TRACE, '-n', NS);
     const [first] = runs.keys();
-    say(`kubectl vhosttrace hist ${TRACE} -n ${NS} --vm ${first}   (one VM, from the node's report)`);
-    await kubectlVhosttrace(['hist', TRACE, '-n', NS, '--vm', first!]);
+    show('vhosttrace', 'show', TRACE, '-n', NS, '--vm', first!);
     say(`Done in ${elapsed(t0)}. Everything above ran on this machine: no packet left it.`);
   } finally {
     await node?.stop();

@@ -9,7 +9,7 @@ import { startControlPlane } from './controlplane.js';
 
 /**
  * `npm run build`: src/ compiled to dist/ (API tests run real agent and operator processes from
- * it) and the kubectl plugin bundled into dist/kubectl-vhosttrace (test/api/cli-kubectl).
+ * it) and the kubectl plugin bundled into dist/plugin/kubectl-vhosttrace (test/api/cli-kubectl).
  */
 function build(): void {
   const repo = resolve(import.meta.dirname, '../..');
@@ -19,7 +19,7 @@ function build(): void {
     const e = err as { stdout?: Buffer; stderr?: Buffer };
     throw new Error(`npm run build failed:\n${e.stdout?.toString() ?? ''}${e.stderr?.toString() ?? ''}`, { cause: err });
   }
-  for (const f of ['dist/agent/main.js', 'dist/kubectl-vhosttrace']) if (!existsSync(resolve(repo, f))) throw new Error(`npm run build wrote no ${f}`);
+  for (const f of ['dist/agent/main.js', 'dist/plugin/kubectl-vhosttrace']) if (!existsSync(resolve(repo, f))) throw new Error(`npm run build wrote no ${f}`);
 }
 
 declare module 'vitest' {
