@@ -111,13 +111,13 @@ export class Reader {
     this.pos += 8;
     return v;
   }
-  /** acc += the next histogram, as rollup's addInto does (same additions, same order). */
-  addInto(acc: RawHistogram): void {
-    acc.count += this.num();
-    acc.sum += this.num();
+  /** acc += sign x the next histogram, as histogram.merge adds (same additions, same order). */
+  addInto(acc: RawHistogram, sign: 1 | -1 = 1): void {
+    acc.count += sign * this.num();
+    acc.sum += sign * this.num();
     const n = this.num();
     const bk = acc.buckets;
-    for (let i = 0; i < n; i++) bk[i] = (bk[i] ?? 0) + this.num();
+    for (let i = 0; i < n; i++) bk[i] = (bk[i] ?? 0) + sign * this.num();
   }
   hist(): RawHistogram {
     const count = this.num();

@@ -1,7 +1,8 @@
 // reconcile(key): read what the caches hold, compute what should be, apply the difference.
 // Two kinds of keys: a trace (its status) and "DaemonSet" (the one agent DaemonSet for all
-// traces). Each call starts from scratch; the little state kept here (last write, pending
-// report times) only saves writes and measures latency, and is not needed to be correct.
+// traces). Each call starts from what the caches hold; the little state kept here (last write,
+// pending report times, each trace's roll-up sums) saves writes and work and measures latency,
+// and is not needed to be correct: a fresh Reconciler writes the same statuses.
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { endTime, isActive } from '../api/lifetime.js';
@@ -12,7 +13,8 @@ import { DAEMONSET_KEY, type Caches } from './cache.js';
 import type { OperatorConfig } from './config.js';
 import { agentOwner, desiredDaemonSet, selectsNode, type OwnerReference } from './daemonset.js';
 import type { OperatorMetrics } from './metrics.js';
-import { nextTimedChange, rollUp } from './rollup.js';
+import { IncrementalRollup } from './rollup-incremental.js';
+import { nextTimedChange } from './rollup.js';
 
 export const HASH_ANNOTATION = 'vhosttrace.io/spec-hash';
 
@@ -40,6 +42,8 @@ export class Reconciler {
   private readonly written = new Map<string, { status: string; at: number }>();
   /** key -> [observedTime, received] (ms) of reports not yet in a written status. */
   private readonly pendingReports = new Map<string, Array<[number, number]>>();
+  /** key -> the trace's roll-up sums, kept from one roll-up to the next (rollup-incremental.ts). */
+  private readonly rollups = new Map<string, { uid: string; sums: IncrementalRollup }>();
 
   constructor(
     private readonly client: KubeClient,
@@ -69,6 +73,7 @@ export class Reconciler {
       // Its reports are owned by it: the garbage collector deletes them.
       this.written.delete(key);
       this.pendingReports.delete(key);
+      this.rollups.delete(key);
       return {};
     }
     const now = this.clock();
@@ -88,9 +93,13 @@ export class Reconciler {
       .map((n) => n.metadata.name);
     const reports = this.caches.reportsOf(trace.metadata.uid!);
     const input = { trace, reports, selectedNodes, now, reportBytes: this.caches.meanReportBytes(), agentProblems: this.caches.agentProblems() };
+    let kept = this.rollups.get(key);
+    if (!kept || kept.uid !== trace.metadata.uid) this.rollups.set(key, (kept = { uid: trace.metadata.uid!, sums: new IncrementalRollup() }));
     const t0 = performance.now();
-    const status = rollUp(input);
+    const status = kept.sums.rollUp(input);
     this.metrics.rollupSeconds.observe((performance.now() - t0) / 1000);
+    // A Completed status is final (rollUp returns it as it is): its sums are of no more use.
+    if (status.phase === 'Completed') this.rollups.delete(key);
     const next = nextTimedChange(input, status);
     const requeue = (): Result => (next !== undefined ? { requeueAfterMs: Math.max(0, next - now) } : {});
 

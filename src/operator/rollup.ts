@@ -59,17 +59,17 @@ export function staleAfterMs(intervalSec: number): number {
   return Math.max(30_000, 3 * intervalSec * 1000);
 }
 
-type Hist4 = Record<Direction, { packets: RawHistogram; bytes: RawHistogram }>;
+export type Hist4 = Record<Direction, { packets: RawHistogram; bytes: RawHistogram }>;
 
-/** acc += the four packed histograms at pos (compact.ts's order): histogram.merge's numbers. */
-function add(acc: Hist4, hists: Uint8Array, pos: number): void {
+/** acc += sign x the four packed histograms at pos (compact.ts's order): histogram.merge's numbers. */
+export function add(acc: Hist4, hists: Uint8Array, pos: number, sign: 1 | -1 = 1): void {
   const rd = new Reader(hists, pos);
-  rd.addInto(acc.rx.packets);
-  rd.addInto(acc.rx.bytes);
-  rd.addInto(acc.tx.packets);
-  rd.addInto(acc.tx.bytes);
+  rd.addInto(acc.rx.packets, sign);
+  rd.addInto(acc.rx.bytes, sign);
+  rd.addInto(acc.tx.packets, sign);
+  rd.addInto(acc.tx.bytes, sign);
 }
-const zero4 = (): Hist4 => ({ rx: { packets: empty(), bytes: empty() }, tx: { packets: empty(), bytes: empty() } });
+export const zero4 = (): Hist4 => ({ rx: { packets: empty(), bytes: empty() }, tx: { packets: empty(), bytes: empty() } });
 
 function nodeStates(input: RollupInput, reports: readonly CompactReport[], intervalSec: number): Map<string, NodeState> {
   const nodes = new Map<string, NodeState>();
@@ -159,7 +159,47 @@ export function firstK(n: number, k: number, cmp: (a: number, b: number) => numb
 
 const safeCount = (x: number) => Number.isSafeInteger(x) && x >= 0;
 
-function vmRows(reports: readonly CompactReport[], directions: readonly Direction[]): { vms: VMSummary[]; other: TraceStatus['otherVMs'] } {
+/** What the roll-up adds up over the reports: the cluster's totals and the per-VM rows. */
+export interface Aggregate {
+  totals: Hist4;
+  vms: VMSummary[];
+  other: NonNullable<TraceStatus['otherVMs']>;
+}
+export type Aggregator = (reports: readonly CompactReport[], directions: readonly Direction[]) => Aggregate;
+
+/** The ranking of VMs: most runs (RX + TX) first, then by namespace and name. */
+export function byRuns(a: number, b: number, runs: (i: number) => number, name: (i: number, k: 0 | 1) => string): number {
+  return runs(b) - runs(a) || name(a, 0).localeCompare(name(b, 0)) || name(a, 1).localeCompare(name(b, 1));
+}
+
+/**
+ * One listed VM's row: its histograms merged over every (report, VM index) that has it; a VM
+ * that migrated reported from two nodes and is shown on the one with most runs.
+ */
+export function vmRow(namespace: string, name: string, refs: ReadonlyArray<readonly [CompactReport, number]>, directions: readonly Direction[]): VMSummary {
+  const row: VMSummary = { namespace, name };
+  const h = zero4();
+  const nodeRuns = new Map<string, number>();
+  for (const [r, v] of refs) {
+    const vmsOf = r.packed.vms;
+    add(h, r.packed.hists, vmsOf[3 * v + 2]!);
+    const node = r.spec.nodeName;
+    nodeRuns.set(node, (nodeRuns.get(node) ?? 0) + vmsOf[3 * v]! + vmsOf[3 * v + 1]!);
+  }
+  const node = [...nodeRuns.entries()].sort((x, y) => y[1] - x[1] || x[0].localeCompare(y[0]))[0]?.[0];
+  if (node) row.node = node;
+  for (const d of directions) row[d] = { packets: withoutBuckets(h[d].packets), bytes: withoutBuckets(h[d].bytes) };
+  return row;
+}
+
+/** The roll-up from scratch: every report's totals and VMs added up. */
+export const fullAggregate: Aggregator = (reports, directions) => {
+  const totals = zero4();
+  for (const r of reports) add(totals, r.packed.hists, 0);
+  return { totals, ...vmRows(reports, directions) };
+};
+
+function vmRows(reports: readonly CompactReport[], directions: readonly Direction[]): Omit<Aggregate, 'totals'> {
   // Pass 1, cheap: runs per VM, in typed arrays indexed by the order VMs are first seen, so
   // 250,000 VMs cost no object each (the garbage of one roll-up would otherwise grow the
   // process by about 50 MB). Keyed by namespace, then name: Kubernetes namespaces hold no
@@ -196,11 +236,11 @@ function vmRows(reports: readonly CompactReport[], directions: readonly Directio
     }
   });
   const nameOf = (i: number, k: 0 | 1) => reports[at[2 * i]!]!.packed.names[2 * at[2 * i + 1]! + k]!;
-  const byRuns = (a: number, b: number) =>
-    rx[b]! + tx[b]! - (rx[a]! + tx[a]!) || nameOf(a, 0).localeCompare(nameOf(b, 0)) || nameOf(a, 1).localeCompare(nameOf(b, 1));
+  const runsOf = (i: number) => rx[i]! + tx[i]!;
+  const cmp = (a: number, b: number) => byRuns(a, b, runsOf, nameOf);
   // Only the listed VMs need an order; the rest are summed in any order, which gives the sums
   // of the sorted order exactly while they are non-negative integers below 2^53 (else: sort).
-  let top = firstK(n, LIMITS.vms, byRuns);
+  let top = firstK(n, LIMITS.vms, cmp);
   const listed = new Set(top);
   let rxRuns = 0;
   let txRuns = 0;
@@ -212,30 +252,17 @@ function vmRows(reports: readonly CompactReport[], directions: readonly Directio
     exact &&= safeCount(rx[i]!) && safeCount(tx[i]!);
   }
   if (!(exact && safeCount(rxRuns) && safeCount(txRuns))) {
-    const sorted = Array.from({ length: n }, (_, i) => i).sort(byRuns);
+    const sorted = Array.from({ length: n }, (_, i) => i).sort(cmp);
     top = sorted.slice(0, LIMITS.vms);
     const rest = sorted.slice(LIMITS.vms);
     rxRuns = rest.reduce((s, i) => s + rx[i]!, 0);
     txRuns = rest.reduce((s, i) => s + tx[i]!, 0);
   }
   const vms = top.map((i) => {
-    const row: VMSummary = { namespace: nameOf(i, 0), name: nameOf(i, 1) };
-    const h = zero4();
-    const nodeRuns = new Map<string, number>();
     const rows = [at[2 * i]!, at[2 * i + 1]!, ...(more.get(i) ?? [])];
-    for (let j = 0; j < rows.length; j += 2) {
-      const r = reports[rows[j]!]!;
-      const v = rows[j + 1]!;
-      const vmsOf = r.packed.vms;
-      add(h, r.packed.hists, vmsOf[3 * v + 2]!);
-      const node = r.spec.nodeName;
-      nodeRuns.set(node, (nodeRuns.get(node) ?? 0) + vmsOf[3 * v]! + vmsOf[3 * v + 1]!);
-    }
-    // A VM that migrated reported from two nodes; it is shown on the one with most runs.
-    const node = [...nodeRuns.entries()].sort((x, y) => y[1] - x[1] || x[0].localeCompare(y[0]))[0]?.[0];
-    if (node) row.node = node;
-    for (const d of directions) row[d] = { packets: withoutBuckets(h[d].packets), bytes: withoutBuckets(h[d].bytes) };
-    return row;
+    const refs: Array<[CompactReport, number]> = [];
+    for (let j = 0; j < rows.length; j += 2) refs.push([reports[rows[j]!]!, rows[j + 1]!]);
+    return vmRow(nameOf(i, 0), nameOf(i, 1), refs, directions);
   });
   return { vms, other: { count: n - vms.length, rxRuns, txRuns } };
 }
@@ -262,9 +289,10 @@ export function bound(status: TraceStatus): TraceStatus {
 
 /**
  * The trace's status. A Completed trace keeps the status it completed with: its final numbers
- * stay whatever happens to the reports afterwards.
+ * stay whatever happens to the reports afterwards. `aggregate` adds up the reports (from scratch
+ * by default; rollup-incremental.ts keeps the sums between calls and gives the same status).
  */
-export function rollUp(input: RollupInput): TraceStatus {
+export function rollUp(input: RollupInput, aggregate: Aggregator = fullAggregate): TraceStatus {
   const { trace, now } = input;
   const prev = trace.status;
   if (prev?.phase === 'Completed') return prev;
@@ -279,8 +307,7 @@ export function rollUp(input: RollupInput): TraceStatus {
   const count = (s: NodeState['state']) => all.filter((n) => n.state === s).length;
   const nodeCounts = { selected: all.length, reporting: count('Reporting'), pending: count('Pending'), failed: count('Failed') };
 
-  const totals = zero4();
-  for (const r of reports) add(totals, r.packed.hists, 0);
+  const { totals, vms, other } = aggregate(reports, directions);
   const summary: SummaryDirections = {};
   for (const d of directions) summary[d] = { packets: summarize(totals[d].packets), bytes: summarize(totals[d].bytes) };
 
@@ -311,7 +338,6 @@ export function rollUp(input: RollupInput): TraceStatus {
     ),
   ];
 
-  const { vms, other } = vmRows(reports, directions);
   const status: TraceStatus = {
     phase,
     observedGeneration: generation,
