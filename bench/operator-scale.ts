@@ -4,11 +4,16 @@
 // status latency (the operator's histogram, from each report's observedTime to the status
 // write that includes it), the parent's size, status writes/s, and the operator's CPU and RSS.
 // Knobs: BENCH_NODES (500), BENCH_VMS per node (10), BENCH_INTERVAL s (10), BENCH_SECONDS (90),
-// BENCH_CONNECTIONS (128: keep-alive connections the simulated agents share).
+// BENCH_CONNECTIONS (128: keep-alive connections the simulated agents share),
+// BENCH_OPERATOR (dist/operator/main.js: another build's, to compare).
+// BENCH_INTERVAL=default: the trace sets no interval, the simulated agents follow the one the
+// operator publishes in status.interval (as agents do), and the run lasts until every node has
+// reported once and then three intervals more. Results also go to bench/results/.
 import { spawn } from 'node:child_process';
 import https from 'node:https';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parseDuration } from '../src/api/duration.js';
 import { fromValues } from '../src/api/histogram.js';
 import { reportSkeleton, traceRef, type Trace } from '../src/api/reports.js';
 import type { RawDirections, ReportStatus } from '../src/api/v1alpha1.js';
@@ -125,8 +130,10 @@ const metric = (text: string, re: RegExp) => Number(re.exec(text)?.[1] ?? 0);
 export async function benchOperator() {
   const nodes = Number(process.env.BENCH_NODES ?? 500);
   const vmsPerNode = Number(process.env.BENCH_VMS ?? 10);
-  const interval = Number(process.env.BENCH_INTERVAL ?? 10);
+  const byOperator = process.env.BENCH_INTERVAL === 'default';
+  let interval = byOperator ? 0 : Number(process.env.BENCH_INTERVAL ?? 10);
   const seconds = Number(process.env.BENCH_SECONDS ?? 90);
+  const log = (line: string) => process.stderr.write(`[operator-scale ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
   const cluster = await startCluster();
   const c = cluster.client;
   try {
@@ -141,8 +148,9 @@ export async function benchOperator() {
       apiVersion: 'vhosttrace.io/v1alpha1',
       kind: 'VhostTrace',
       metadata: { name: 'scale' },
-      spec: { interval: `${interval}s` },
+      spec: byOperator ? {} : { interval: `${interval}s` },
     });
+    log(`${nodes} nodes and the trace created`);
     const trace = created.body as Trace;
     const ref = traceRef(trace);
 
@@ -157,12 +165,34 @@ export async function benchOperator() {
     const logFile = join(cluster.cp.dir, 'operator.log');
     const { openSync } = await import('node:fs');
     const fd = openSync(logFile, 'a');
-    const proc = spawn('node', [join(REPO, 'dist/operator/main.js')], {
+    const proc = spawn('node', [process.env.BENCH_OPERATOR ?? join(REPO, 'dist/operator/main.js')], {
       env: { ...process.env, KUBECONFIG: cluster.kubeconfig, POD_NAMESPACE: INSTALL, POD_NAME: 'bench-operator', VHOSTTRACE_OPERATOR_CONFIG: cfgFile, LOG_LEVEL: 'warn' },
       stdio: ['ignore', fd, fd],
     });
     const metrics = async () => (await fetch('http://127.0.0.1:18080/metrics')).text();
     await eventually(async () => (await fetch('http://127.0.0.1:18080/readyz')).ok, 60_000, 'operator ready');
+    const tracePath = `/apis/vhosttrace.io/v1alpha1/namespaces/${NS}/vhosttraces/scale`;
+    const published = async () => {
+      const text = (await c.request('GET', tracePath)).body?.status?.interval as string | undefined;
+      return text ? parseDuration(text) / 1000 : undefined;
+    };
+    if (byOperator) {
+      await eventually(async () => (await published()) !== undefined, 300_000, 'the operator publishing status.interval');
+      interval = (await published())!;
+    }
+    log(`operator ready; interval ${interval} s`);
+    const intervals: number[] = [interval];
+    const poll = byOperator
+      ? setInterval(() => {
+          void published().then((s) => {
+            if (s && s !== interval) {
+              log(`the operator changed the interval to ${s} s`);
+              interval = s;
+              intervals.push(s);
+            }
+          }, () => {});
+        }, 5000)
+      : undefined;
 
     // Per node: cumulative counts that grow each interval (the same growth for every node).
     const hist = (k: number, v: number): RawDirections => {
@@ -188,9 +218,14 @@ export async function benchOperator() {
     const codes: Record<string, number> = {};
     const start = Date.now();
     const t0 = procStats(proc.pid!);
-    const end = start + seconds * 1000;
+    // Fixed: BENCH_SECONDS. By the operator: once every node has reported, three intervals more.
+    let end = byOperator ? Infinity : start + seconds * 1000;
+    let reported = 0;
+    let allReportedAt: number | undefined;
+    const progress = setInterval(() => log(`${writes} report writes, ${reported}/${nodes} nodes reported${allReportedAt ? `; ends in ${Math.round((end - Date.now()) / 1000)} s` : ''}`), 30_000);
+    const firstInterval = interval;
     const loops = names.map(async (n, i) => {
-      await new Promise((r) => setTimeout(r, (i / nodes) * interval * 1000)); // staggered
+      await new Promise((r) => setTimeout(r, (i / nodes) * firstInterval * 1000)); // staggered
       for (let k = 1; Date.now() < end; k++) {
         const s = skeletons[i]!;
         const body = { apiVersion: s.apiVersion, kind: s.kind, metadata: { name: s.metadata.name, namespace: s.metadata.namespace }, status: status(i, k) };
@@ -204,7 +239,14 @@ export async function benchOperator() {
           failures++;
           codes[`${r.status} ${(r.body as { reason?: string })?.reason ?? ''}`] = (codes[`${r.status} ${(r.body as { reason?: string })?.reason ?? ''}`] ?? 0) + 1;
         }
-        await new Promise((res) => setTimeout(res, Math.max(0, start + (i / nodes) * interval * 1000 + k * interval * 1000 - Date.now())));
+        if (k === 1 && ++reported === nodes && byOperator) {
+          allReportedAt = Date.now();
+          end = allReportedAt + 3 * interval * 1000;
+          log(`every node has reported once; three intervals more (${3 * interval} s)`);
+        }
+        // As an agent schedules: the next report one interval (the current one) after this one.
+        const next = byOperator ? w0 + interval * 1000 : start + (i / nodes) * interval * 1000 + k * interval * 1000;
+        await new Promise((res) => setTimeout(res, Math.max(0, Math.min(next, end) - Date.now())));
       }
     });
     const m0 = await metrics();
@@ -214,6 +256,8 @@ export async function benchOperator() {
     const lags: number[] = [];
     const stopWatch = await watchLag(cluster.kubeconfig, `/apis/vhosttrace.io/v1alpha1/namespaces/${NS}/vhosttracereports`, lags);
     await Promise.all(loops);
+    clearInterval(progress);
+    if (poll) clearInterval(poll);
     const elapsed = (Date.now() - start) / 1000;
     await new Promise((r) => setTimeout(r, 3000));
     const t1 = procStats(proc.pid!);
@@ -227,6 +271,8 @@ export async function benchOperator() {
       nodes,
       vmsPerNode,
       intervalSeconds: interval,
+      ...(byOperator ? { intervalBy: 'operator (status.interval)', intervalsPublished: intervals, allReportedAfterSeconds: Math.round((allReportedAt! - start) / 1000) } : {}),
+      operator: process.env.BENCH_OPERATOR ?? 'dist/operator/main.js',
       seconds: Math.round(elapsed),
       reportWritesPerSecond: +(writes / elapsed).toFixed(1),
       reportBytesPerSecond: Math.round(bytes / elapsed),
@@ -250,12 +296,17 @@ export async function benchOperator() {
       apiServerCpuCores: k0 && k1 ? +((k1.cpuSeconds - k0.cpuSeconds) / (elapsed + 3)).toFixed(2) : null,
       apiServerRssMiB: k1 ? Math.round(k1.rssMiB) : null,
       operatorCpuCores: +((t1.cpuSeconds - t0.cpuSeconds) / (elapsed + 3)).toFixed(3),
+      operatorCpuMsPerReportEvent: +(((t1.cpuSeconds - t0.cpuSeconds) * 1000) / writes).toFixed(2),
       operatorRssMiB: Math.round(t1.rssMiB),
       operatorPeakRssMiB: Math.round(t1.hwmMiB),
       operatorHeapUsedMiB: Math.round(metric(m1, /^nodejs_heap_used_bytes (\d+)$/m) / 2 ** 20),
       informerEvents: [...m1.matchAll(/^vhosttrace_operator_informer_events_total\{(.*)\} (\d+)$/gm)].map((m) => `${m[1]} ${m[2]}`),
+      rollupP50Seconds: +promQuantile(m1, 'vhosttrace_operator_rollup_duration_seconds', 0.5).toFixed(4),
       rollupP99Seconds: +promQuantile(m1, 'vhosttrace_operator_rollup_duration_seconds', 0.99).toFixed(4),
+      date: new Date().toISOString(),
     };
+    mkdirSync(join(REPO, 'bench/results'), { recursive: true });
+    writeFileSync(join(REPO, `bench/results/operator-scale-${nodes}x${vmsPerNode}${process.env.BENCH_TAG ? `-${process.env.BENCH_TAG}` : ''}.json`), `${JSON.stringify(result, null, 2)}\n`);
     return result;
   } finally {
     await cluster.stop();
