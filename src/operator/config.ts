@@ -3,6 +3,7 @@
 // one into a ConfigMap); every default is documented next to its field.
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
+import { BUDGET } from './interval.js';
 
 export interface Toleration {
   key?: string;
@@ -74,6 +75,13 @@ export interface OperatorConfig {
   metricsPort: number;
   /** At most one status write per trace this often. Default 2 s. */
   statusMinIntervalMs: number;
+  /**
+   * The default report interval keeps all nodes' report writes within these (interval.ts).
+   * Defaults 50 writes/s and 1,000,000 bytes/s; a small control plane holds less (a 2-core one
+   * shared with etcd took about 18 writes/s of 20 KB reports: docs/benchmarks.md, operator).
+   */
+  reportWritesPerSecond: number;
+  reportBytesPerSecond: number;
   /** Reconcile workers. Default 2. */
   workers: number;
   agent: AgentDaemonSetConfig;
@@ -90,6 +98,8 @@ export function defaultConfig(): OperatorConfig {
     retryPeriodMs: 2_000,
     metricsPort: 8080,
     statusMinIntervalMs: 2_000,
+    reportWritesPerSecond: BUDGET.writesPerSecond,
+    reportBytesPerSecond: BUDGET.bytesPerSecond,
     workers: 2,
     agent: {
       name: 'vhosttrace-agent',

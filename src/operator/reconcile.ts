@@ -92,7 +92,8 @@ export class Reconciler {
       .filter((n) => selectsNode(trace, n.metadata.labels))
       .map((n) => n.metadata.name);
     const reports = this.caches.reportsOf(trace.metadata.uid!);
-    const input = { trace, reports, selectedNodes, now, reportBytes: this.caches.meanReportBytes(), agentProblems: this.caches.agentProblems() };
+    const budget = { writesPerSecond: this.cfg.reportWritesPerSecond, bytesPerSecond: this.cfg.reportBytesPerSecond };
+    const input = { trace, reports, selectedNodes, now, reportBytes: this.caches.meanReportBytes(), agentProblems: this.caches.agentProblems(), budget };
     let kept = this.rollups.get(key);
     if (!kept || kept.uid !== trace.metadata.uid) this.rollups.set(key, (kept = { uid: trace.metadata.uid!, sums: new IncrementalRollup() }));
     const t0 = performance.now();

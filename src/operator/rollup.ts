@@ -16,7 +16,7 @@ import type {
 } from '../api/v1alpha1.js';
 import type { AgentProblem } from './agent-pods.js';
 import { compactReport, isCompact, NODE_MESSAGE_CHARS, Reader, type CompactReport } from './compact.js';
-import { defaultIntervalSeconds, formatSeconds, parseDuration } from './interval.js';
+import { defaultIntervalSeconds, formatSeconds, parseDuration, type ReportBudget } from './interval.js';
 
 export const LIMITS = {
   /** Per-node rows in status (the schema's maxItems). */
@@ -45,13 +45,15 @@ export interface RollupInput {
   reportBytes?: number;
   /** node name -> why its agent pod is not running (agent-pods.ts), where it is not. */
   agentProblems?: ReadonlyMap<string, AgentProblem>;
+  /** What all reports together may cost the API server (interval.ts's BUDGET by default). */
+  budget?: ReportBudget;
 }
 
 const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 
 /** The interval in effect: spec.interval, else the default for this many nodes. */
-export function intervalSeconds(t: Trace, nodes: number, reportBytes = 0): number {
-  return t.spec.interval ? parseDuration(t.spec.interval) / 1000 : defaultIntervalSeconds(nodes, reportBytes);
+export function intervalSeconds(t: Trace, nodes: number, reportBytes = 0, budget?: ReportBudget): number {
+  return t.spec.interval ? parseDuration(t.spec.interval) / 1000 : defaultIntervalSeconds(nodes, reportBytes, budget);
 }
 
 /** A node whose last report is older than this has stopped reporting (ReportStale). */
@@ -302,7 +304,7 @@ export function rollUp(input: RollupInput, aggregate: Aggregator = fullAggregate
   const directions = trace.spec.directions ?? ['rx', 'tx'];
 
   const nodeCount = new Set([...input.selectedNodes, ...reports.map((r) => r.spec.nodeName)]).size;
-  const intervalSec = intervalSeconds(trace, nodeCount, input.reportBytes);
+  const intervalSec = intervalSeconds(trace, nodeCount, input.reportBytes, input.budget);
   const all = [...nodeStates(input, reports, intervalSec).values()].sort((a, b) => ORDER[a.state] - ORDER[b.state] || a.name.localeCompare(b.name));
   const count = (s: NodeState['state']) => all.filter((n) => n.state === s).length;
   const nodeCounts = { selected: all.length, reporting: count('Reporting'), pending: count('Pending'), failed: count('Failed') };

@@ -29,6 +29,7 @@ describe('helm refuses bad values, naming the field', () => {
 
   it.each([
     ['a negative interval', 'operator.statusMinIntervalMs=-1', "at '/operator/statusMinIntervalMs': minimum: got -1, want 0"],
+    ['a zero report budget', 'operator.reportWritesPerSecond=0', "at '/operator/reportWritesPerSecond': exclusiveMinimum: got 0, want 0"],
     ['an unknown capability', 'agent.capabilities={BPF,NET_ADMIN}', "at '/agent/capabilities/1': value must be one of 'BPF', 'PERFMON', 'SYS_ADMIN'"],
     ['a wrong type', 'operator.replicas=two', "at '/operator/replicas': got string, want integer"],
     ['a port out of range', 'agent.port=70000', "at '/agent/port': maximum: got 70,000, want 65,535"],

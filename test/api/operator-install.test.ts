@@ -61,7 +61,7 @@ describe('install', () => {
     writeFileSync(file, cm.data['operator.yaml']);
     const cfg = loadConfig({ POD_NAMESPACE: INSTALL, POD_NAME: 'p' }, file);
     expect(cfg.agent).toEqual({ ...defaultConfig().agent, image: 'ghcr.io/vhosttrace/vhosttrace:0.1.0' });
-    expect(cfg).toMatchObject({ namespace: INSTALL, identity: 'p', metricsPort: 8080, statusMinIntervalMs: 2000, workers: 2 });
+    expect(cfg).toMatchObject({ namespace: INSTALL, identity: 'p', metricsPort: 8080, statusMinIntervalMs: 2000, reportWritesPerSecond: 50, reportBytesPerSecond: 1_000_000, workers: 2 });
   });
 
   it('applies to a real API server (which compiles the policy\'s CEL on create)', async () => {

@@ -125,5 +125,10 @@ describe('intervals', () => {
         expect(n / s).toBeLessThanOrEqual(50);
         expect((n * bytes) / s).toBeLessThanOrEqual(1_000_000);
       }
+    // A smaller budget (the operator's reportWritesPerSecond / reportBytesPerSecond) holds too.
+    const small = { writesPerSecond: 15, bytesPerSecond: 300_000 };
+    expect(defaultIntervalSeconds(5000, 0, small)).toBe(334);
+    expect(defaultIntervalSeconds(5000, 24_000, small)).toBe(400);
+    expect(defaultIntervalSeconds(100, 24_000, small)).toBe(10);
   });
 });
