@@ -138,7 +138,14 @@ export class Informer<T extends KubeObject, C extends KubeObject = T> extends Ev
     let rv: string;
     do {
       const page = await this.client.list<T>(this.path, { labelSelector: this.opts.labelSelector, fieldSelector: this.opts.fieldSelector, limit: 500, continue: cont });
-      for (const it of page.items) items.set(key(it), this.shape(it));
+      for (const it of page.items) {
+        // An object the cache holds at the same resourceVersion is the same object: keep the
+        // cached one. A resync then neither reshapes every object nor changes their identity
+        // (the operator's incremental roll-up compares reports by identity).
+        const k = key(it);
+        const old = this.cache.get(k);
+        items.set(k, old && old.metadata?.resourceVersion === it.metadata?.resourceVersion ? old : this.shape(it));
+      }
       cont = page.metadata.continue || undefined;
       rv = page.metadata.resourceVersion;
     } while (cont);

@@ -153,4 +153,27 @@ describe('Informer faults', () => {
     }
     expect(inf.list().map((o) => o.metadata.name).sort()).toEqual(['a', 'b']);
   });
+
+  it('a relist keeps the cached object of an unchanged resourceVersion: same identity, not reshaped', async () => {
+    nock(SERVER)
+      .get(PATH).query(true).reply(200, list('10', obj('a', '5'), obj('b', '6')))
+      .get(PATH).query((q) => q.watch === 'true' && q.resourceVersion === '10')
+      .reply(200, () => openStream(line('ERROR', { kind: 'Status', code: 410, reason: 'Expired', message: 'too old resource version' })))
+      .get(PATH).query((q) => q.watch === undefined).reply(200, list('20', obj('a', '5'), obj('b', '7')))
+      .get(PATH).query((q) => q.watch === 'true' && q.resourceVersion === '20').reply(200, () => openStream());
+    const shaped: string[] = [];
+    const inf = new Informer<any>(client(), PATH, { backoffMinMs: 10, transform: (o: any) => (shaped.push(`${o.metadata.name}@${o.metadata.resourceVersion}`), { ...o }) });
+    const log = record(inf);
+    let a: unknown;
+    let b: unknown;
+    inf.on('list', (_n, why) => why === 'start' && ([a, b] = [inf.get('ns', 'a'), inf.get('ns', 'b')]));
+    void inf.run();
+    await until(() => log.includes('connect 20'));
+    inf.stop();
+    expect(inf.get('ns', 'a')).toBe(a);
+    expect(inf.get('ns', 'b')).not.toBe(b);
+    expect(inf.get('ns', 'b').metadata.resourceVersion).toBe('7');
+    expect(shaped).toEqual(['a@5', 'b@6', 'b@7']);
+    expect(log.filter((l) => l.startsWith('MODIFIED'))).toEqual(['MODIFIED b']);
+  });
 });
