@@ -4,10 +4,12 @@
 // each window of W events (W=1: the operator's worst case; W=50: 2 s of reports at 5,000 nodes
 // and the default 100 s interval, the status rate limit's window). Every window checks that both
 // give the same status, byte for byte. Then, in a fresh process each, the RSS that each kind of
-// roll-up adds over the compact reports (`--memory full|incremental`). Prints JSON; run with
+// roll-up adds over the compact reports (`--memory full|incremental`). Prints JSON lines and
+// writes them to bench/results/operator-rollup-events-NxV.json; run with
 //   node --expose-gc --import tsx bench/operator-rollup-events.ts [--memory full|incremental]
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Trace } from '../src/api/reports.js';
 import type { VhostTraceReport } from '../src/api/v1alpha1.js';
 import { compactReport, type CompactReport } from '../src/operator/compact.js';
@@ -58,7 +60,7 @@ function memory(kind: string): void {
   console.log(JSON.stringify({ kind, baseRssMiB: Math.round(base), reportsRssMiB: Math.round(held - base), peakRssMiB: Math.round(mib('VmHWM')), afterRssMiB: Math.round(mib('VmRSS')) }));
 }
 
-function events(): void {
+function events(): string {
   const list = reports();
   const inc = new IncrementalRollup();
   const first = { fullMs: cpu(() => rollUp(input(list))), incrementalMs: cpu(() => inc.rollUp(input(list))) };
@@ -92,14 +94,17 @@ function events(): void {
     };
   }
   result.counts = inc.counts;
-  console.log(JSON.stringify(result));
+  return JSON.stringify(result);
 }
 
 const at = process.argv.indexOf('--memory');
 if (at > 0) memory(process.argv[at + 1]!);
 else {
-  events();
+  const lines = [events()];
+  console.log(lines[0]);
   for (const kind of ['full', 'incremental']) {
-    process.stdout.write(execFileSync(process.execPath, ['--expose-gc', '--import', 'tsx', import.meta.filename, '--memory', kind], { encoding: 'utf8' }));
+    lines.push(execFileSync(process.execPath, ['--expose-gc', '--import', 'tsx', import.meta.filename, '--memory', kind], { encoding: 'utf8' }).trim());
+    console.log(lines.at(-1));
   }
+  writeFileSync(join(import.meta.dirname, 'results', `operator-rollup-events-${NODES}x${VMS}.json`), `${lines.join('\n')}\n`);
 }

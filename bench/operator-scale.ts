@@ -5,7 +5,8 @@
 // write that includes it), the parent's size, status writes/s, and the operator's CPU and RSS.
 // Knobs: BENCH_NODES (500), BENCH_VMS per node (10), BENCH_INTERVAL s (10), BENCH_SECONDS (90),
 // BENCH_CONNECTIONS (128: keep-alive connections the simulated agents share),
-// BENCH_OPERATOR (dist/operator/main.js: another build's, to compare).
+// BENCH_OPERATOR (dist/operator/main.js: another build's, to compare), BENCH_WRITES_PER_SECOND
+// (the operator's reportWritesPerSecond: the default interval's budget).
 // BENCH_INTERVAL=default: the trace sets no interval, the simulated agents follow the one the
 // operator publishes in status.interval (as agents do), and the run lasts until every node has
 // reported once and then three intervals more. Results also go to bench/results/.
@@ -161,7 +162,8 @@ export async function benchOperator() {
     }
 
     const cfgFile = join(cluster.cp.dir, 'operator.yaml');
-    writeFileSync(cfgFile, 'metricsPort: 18080\nstatusMinIntervalMs: 2000\n');
+    const budget = process.env.BENCH_WRITES_PER_SECOND ? `reportWritesPerSecond: ${Number(process.env.BENCH_WRITES_PER_SECOND)}\n` : '';
+    writeFileSync(cfgFile, `metricsPort: 18080\nstatusMinIntervalMs: 2000\n${budget}`);
     const logFile = join(cluster.cp.dir, 'operator.log');
     const { openSync } = await import('node:fs');
     const fd = openSync(logFile, 'a');
@@ -222,7 +224,13 @@ export async function benchOperator() {
     let end = byOperator ? Infinity : start + seconds * 1000;
     let reported = 0;
     let allReportedAt: number | undefined;
-    const progress = setInterval(() => log(`${writes} report writes, ${reported}/${nodes} nodes reported${allReportedAt ? `; ends in ${Math.round((end - Date.now()) / 1000)} s` : ''}`), 30_000);
+    // The operator's RSS every 30 s (with the progress line): when the peak comes, not only how high.
+    const rssSeries: Array<[number, number]> = [];
+    const progress = setInterval(() => {
+      const rss = Math.round(procStats(proc.pid!).rssMiB);
+      rssSeries.push([Math.round((Date.now() - start) / 1000), rss]);
+      log(`${writes} report writes, ${reported}/${nodes} nodes reported, operator RSS ${rss} MiB${allReportedAt ? `; ends in ${Math.round((end - Date.now()) / 1000)} s` : ''}`);
+    }, 30_000);
     const firstInterval = interval;
     const loops = names.map(async (n, i) => {
       await new Promise((r) => setTimeout(r, (i / nodes) * firstInterval * 1000)); // staggered
@@ -273,6 +281,7 @@ export async function benchOperator() {
       intervalSeconds: interval,
       ...(byOperator ? { intervalBy: 'operator (status.interval)', intervalsPublished: intervals, allReportedAfterSeconds: Math.round((allReportedAt! - start) / 1000) } : {}),
       operator: process.env.BENCH_OPERATOR ?? 'dist/operator/main.js',
+      reportWritesPerSecondBudget: Number(process.env.BENCH_WRITES_PER_SECOND ?? 50),
       seconds: Math.round(elapsed),
       reportWritesPerSecond: +(writes / elapsed).toFixed(1),
       reportBytesPerSecond: Math.round(bytes / elapsed),
@@ -299,6 +308,7 @@ export async function benchOperator() {
       operatorCpuMsPerReportEvent: +(((t1.cpuSeconds - t0.cpuSeconds) * 1000) / writes).toFixed(2),
       operatorRssMiB: Math.round(t1.rssMiB),
       operatorPeakRssMiB: Math.round(t1.hwmMiB),
+      operatorRssSeries: rssSeries.map(([s, m]) => `${s}s ${m}MiB`).join(', '),
       operatorHeapUsedMiB: Math.round(metric(m1, /^nodejs_heap_used_bytes (\d+)$/m) / 2 ** 20),
       informerEvents: [...m1.matchAll(/^vhosttrace_operator_informer_events_total\{(.*)\} (\d+)$/gm)].map((m) => `${m[1]} ${m[2]}`),
       rollupP50Seconds: +promQuantile(m1, 'vhosttrace_operator_rollup_duration_seconds', 0.5).toFixed(4),

@@ -78,7 +78,7 @@ export interface OperatorConfig {
   /**
    * The default report interval keeps all nodes' report writes within these (interval.ts).
    * Defaults 50 writes/s and 1,000,000 bytes/s; a small control plane holds less (a 2-core one
-   * shared with etcd took about 18 writes/s of 20 KB reports: docs/benchmarks.md, operator).
+   * shared with etcd took about 19 writes/s of 20 KB reports: docs/benchmarks.md, operator).
    */
   reportWritesPerSecond: number;
   reportBytesPerSecond: number;
