@@ -55,6 +55,7 @@ export interface RequestOpts {
  * JSON as the fallback: a 1 KB answer instead of a large object the caller would not read.
  */
 const METADATA_ONLY = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1, application/json';
+const METADATA_LIST = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1, application/json';
 
 export { loadKubeConfig, type ClusterAccess } from './config.js';
 
@@ -139,6 +140,11 @@ export class KubeClient {
 
   list<T extends KubeObject>(path: string, query: RequestOpts['query'] = {}): Promise<List<T>> {
     return this.request<List<T>>('GET', path, { query });
+  }
+
+  /** A list of the objects' metadata only (PartialObjectMetadataList): names and versions, no bodies. */
+  listMetadata(path: string, query: RequestOpts['query'] = {}): Promise<List<KubeObject>> {
+    return this.request<List<KubeObject>>('GET', path, { query, accept: METADATA_LIST });
   }
 
   /**

@@ -21,6 +21,13 @@ export interface InformerOptions<T = KubeObject, C = T> {
   transform?: (obj: T) => C;
   /** Relist this often even when the watch is healthy, with ±10% jitter. Default 5 min. */
   resyncMs?: number;
+  /**
+   * Relist a filled cache by metadata (names and resourceVersions), then read only the objects
+   * that changed, each as of the list's resourceVersion; more than this many changed: a full
+   * list. For large objects, whose full relist costs the process hundreds of MB for a moment
+   * (docs/benchmarks.md). Default 0: always a full list.
+   */
+  metadataRelistMaxReads?: number;
   /** Restart a watch that delivered nothing, not even a bookmark, for this long. Default 90 s. */
   idleMs?: number;
   /** Ask the server to end each watch after this long (it is then re-opened). Default 240 s. */
@@ -36,8 +43,11 @@ export type ChangeType = 'ADDED' | 'MODIFIED' | 'DELETED';
 export interface InformerEvents<T> {
   /** A change to the cache (from a watch event or from the diff of a relist). */
   change: [type: ChangeType, obj: T];
-  /** A full list was read (at start, after 410 Gone, after an error, at resync). */
-  list: [count: number, reason: 'start' | 'gone' | 'error' | 'resync'];
+  /**
+   * A list was read (at start, after 410 Gone, after an error, at resync): in full, or by
+   * metadata with `read` objects read one by one.
+   */
+  list: [count: number, reason: 'start' | 'gone' | 'error' | 'resync', how: { metadata: boolean; read: number }];
   /** A watch stream was opened. */
   connect: [resourceVersion: string];
   /** The server ended a watch normally; it is re-opened at once. */
@@ -76,6 +86,7 @@ export class Informer<T extends KubeObject, C extends KubeObject = T> extends Ev
       watchTimeoutSeconds: 240,
       backoffMinMs: 250,
       backoffMaxMs: 30_000,
+      metadataRelistMaxReads: 0,
       ...opts,
     };
   }
@@ -133,11 +144,12 @@ export class Informer<T extends KubeObject, C extends KubeObject = T> extends Ev
   }
 
   private async relist(reason: 'start' | 'gone' | 'error' | 'resync'): Promise<void> {
+    if (this.cache.size && this.opts.metadataRelistMaxReads > 0 && (await this.relistByMetadata(reason))) return;
     const items = new Map<string, C>();
     let cont: string | undefined;
     let rv: string;
     do {
-      const page = await this.client.list<T>(this.path, { labelSelector: this.opts.labelSelector, fieldSelector: this.opts.fieldSelector, limit: 500, continue: cont });
+      const page = await this.client.list<T>(this.path, { ...this.selectors(), limit: 500, continue: cont });
       for (const it of page.items) {
         // An object the cache holds at the same resourceVersion is the same object: keep the
         // cached one. A resync then neither reshapes every object nor changes their identity
@@ -149,7 +161,50 @@ export class Informer<T extends KubeObject, C extends KubeObject = T> extends Ev
       cont = page.metadata.continue || undefined;
       rv = page.metadata.resourceVersion;
     } while (cont);
-    // Diff against the cache so a relist looks like the watch events that were missed.
+    this.replace(items, rv, reason, { metadata: false, read: items.size });
+  }
+
+  /**
+   * The relist by metadata: false (nothing changed in the cache) when more objects changed
+   * than it may read one by one. Each is read as of the list's resourceVersion, so the cache
+   * is exactly the server's state at that version, as after a full list.
+   */
+  private async relistByMetadata(reason: 'start' | 'gone' | 'error' | 'resync'): Promise<boolean> {
+    const versions = new Map<string, KubeObject>();
+    let cont: string | undefined;
+    let rv: string;
+    do {
+      const page = await this.client.listMetadata(this.path, { ...this.selectors(), limit: 500, continue: cont });
+      for (const it of page.items) versions.set(key(it), it);
+      cont = page.metadata.continue || undefined;
+      rv = page.metadata.resourceVersion;
+    } while (cont);
+    const changed = [...versions].filter(([k, m]) => this.cache.get(k)?.metadata?.resourceVersion !== m.metadata?.resourceVersion);
+    if (changed.length > this.opts.metadataRelistMaxReads) return false;
+    const items = new Map<string, C>();
+    for (const [k] of versions) items.set(k, this.cache.get(k)!);
+    for (const [k, m] of changed) {
+      const name = `metadata.name=${m.metadata!.name}`;
+      const ns = m.metadata!.namespace ? `,metadata.namespace=${m.metadata!.namespace}` : '';
+      const page = await this.client.list<T>(this.path, {
+        ...this.selectors(),
+        fieldSelector: [this.opts.fieldSelector, name + ns].filter(Boolean).join(','),
+        resourceVersion: rv,
+        resourceVersionMatch: 'Exact',
+      });
+      if (page.items[0]) items.set(k, this.shape(page.items[0]));
+      else items.delete(k);
+    }
+    this.replace(items, rv, reason, { metadata: true, read: changed.length });
+    return true;
+  }
+
+  private selectors(): { labelSelector?: string; fieldSelector?: string } {
+    return { labelSelector: this.opts.labelSelector, fieldSelector: this.opts.fieldSelector };
+  }
+
+  /** Makes the cache the listed objects, emitting the changes a watch would have shown. */
+  private replace(items: Map<string, C>, rv: string, reason: 'start' | 'gone' | 'error' | 'resync', how: { metadata: boolean; read: number }): void {
     for (const [k, old] of this.cache) {
       if (!items.has(k)) {
         this.cache.delete(k);
@@ -164,7 +219,7 @@ export class Informer<T extends KubeObject, C extends KubeObject = T> extends Ev
     }
     this.resourceVersion = rv;
     this.listReason = undefined;
-    this.emit('list', items.size, reason);
+    this.emit('list', items.size, reason, how);
     this.syncedResolve();
   }
 

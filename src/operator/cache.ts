@@ -72,6 +72,8 @@ export class Caches {
     this.reports = new Informer<Obj<VhostTraceReport>, CompactReport>(client, `${base}/vhosttracereports`, {
       labelSelector: LABELS.traceUid,
       transform: compactReport,
+      // A full relist of 5,000 reports (100 MB of JSON) would set the operator's peak memory.
+      metadataRelistMaxReads: 200,
     });
     this.nodes = new Informer<Node>(client, '/api/v1/nodes', { transform: trimNode });
     this.daemonSets = new Informer<KubeObject>(client, `/apis/apps/v1/namespaces/${cfg.namespace}/daemonsets`, {
@@ -140,7 +142,8 @@ export class Caches {
       ['pods', this.agentPods],
     ];
     for (const [resource, inf] of named) {
-      for (const ev of ['list', 'gone', 'idle', 'reconnect'] as const) inf.on(ev, () => metrics.informerEvents.inc({ resource, event: ev }));
+      for (const ev of ['gone', 'idle', 'reconnect'] as const) inf.on(ev, () => metrics.informerEvents.inc({ resource, event: ev }));
+      inf.on('list', (_n: number, _why: string, how: { metadata: boolean }) => metrics.informerEvents.inc({ resource, event: how.metadata ? 'metadata_list' : 'list' }));
       inf.on('error', (err: Error, delayMs: number) => {
         metrics.informerEvents.inc({ resource, event: 'error' });
         log.warn({ resource, err: err.message, delayMs }, 'list/watch failed; retrying');

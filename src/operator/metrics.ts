@@ -81,7 +81,7 @@ export class OperatorMetrics {
     "From the operator's receipt of a report (watch event) to the write of the status that includes it: the operator's share of the latency.",
     REPORT_LATENCY,
   );
-  readonly informerEvents = new Counter('vhosttrace_operator_informer_events_total', 'Informer events by resource and event (list, gone, error, ...).');
+  readonly informerEvents = new Counter('vhosttrace_operator_informer_events_total', 'Informer events by resource and event (list, metadata_list, gone, error, ...).');
   readonly memory = new Gauge('process_resident_memory_bytes', 'Resident memory of the operator process.');
   readonly heap = new Gauge('nodejs_heap_used_bytes', 'V8 heap in use (live objects and garbage not yet collected).');
   readonly cpu = new Counter('process_cpu_seconds_total', 'User and system CPU time of the process.');
