@@ -117,6 +117,20 @@ int BPF_PROG(bench_seed_raw, int packets, int total_length)
 	return 0;
 }
 
+/*
+ * The in-kernel driver (bpf-bench section 4): BPF_PROG_TEST_RUN in live-frames
+ * mode runs it `repeat` times inside one syscall, and each frame it redirects
+ * to an ifindex that does not exist fires xdp:xdp_redirect_err once, so the
+ * programs under test run back to back in kernel context, as on a vhost
+ * worker, with no user/kernel switch (and, under PTI, no TLB flush) between
+ * two events.
+ */
+SEC("xdp")
+int bench_redirect_driver(struct xdp_md *ctx)
+{
+	return bpf_redirect(0x7fffffff, 0);
+}
+
 SEC("raw_tp")
 int bench_empty(void *ctx)
 {

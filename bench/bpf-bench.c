@@ -21,6 +21,12 @@
  * unkeyed) to the real vhost_net tracepoints, stats on, for SECONDS or until
  * SIGTERM, then print one JSON object: each program's run stats and the event
  * totals the seed's arrays and vhost-hist hold.
+ *
+ * --attach seed|empty (guest, bench/datapath.ts): attach only the seed's two
+ * programs, or the empty program, to the vhost_net tracepoints, stats off,
+ * print "attached" to stderr and stay until SIGTERM, then (seed) print the runs
+ * the seed's arrays counted: one arm of the data-path benchmark (the per-VM
+ * arm is the vhost-hist loader itself).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -89,12 +95,30 @@ static double now_ns(void)
 /* The hook the programs attach to, and the loop that fires it. */
 static const char *hook_cat = "raw_syscalls", *hook_name = "sys_enter";
 static bool hook_prctl;
+/* Section 4: the in-kernel driver (bench_redirect_driver), repeated by BPF_PROG_TEST_RUN. */
+static int kdriver_fd = -1;
+#define KDRIVER_REPEAT 100000
 
 /* prctl() with an option no kernel knows: it fires task_prctl_unknown and fails. */
 #define UNKNOWN_PRCTL 0x7fff1234
 
 static void loop(unsigned long n)
 {
+	if (kdriver_fd >= 0) {
+		char pkt[64] = { 0 };
+
+		for (unsigned long done = 0; done < n; done += KDRIVER_REPEAT) {
+			LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = pkt, .data_size_in = sizeof(pkt),
+				    .repeat = n - done < KDRIVER_REPEAT ? n - done : KDRIVER_REPEAT,
+				    .flags = BPF_F_TEST_XDP_LIVE_FRAMES);
+
+			if (bpf_prog_test_run_opts(kdriver_fd, &o)) {
+				perror("bpf-bench: BPF_PROG_TEST_RUN of the in-kernel driver");
+				exit(1);
+			}
+		}
+		return;
+	}
 	if (hook_prctl) {
 		for (unsigned long i = 0; i < n; i++)
 			syscall(SYS_prctl, UNKNOWN_PRCTL, i & 0xffff, 0, 0, 0);
@@ -182,6 +206,31 @@ static void prog_stats(struct bpf_program *p, __u64 *cnt, __u64 *ns)
 
 static int cmp_double(const void *a, const void *b);
 
+/* Section 0: each program's size as the kernel holds it (after the verifier's rewrites, and JITed). */
+static void prog_sizes(struct bench *b)
+{
+	printf("## 0. The programs: instructions after the verifier, bytes of machine code\n\n"
+	       "| program | BPF instructions | JITed bytes |\n|---|---:|---:|\n");
+	for (int v = 0; v < V_NR; v++) {
+		struct bpf_prog_info info;
+		__u32 len = sizeof(info);
+
+		memset(&info, 0, sizeof(info));
+		if (bpf_obj_get_info_by_fd(bpf_program__fd(b->prog[v]), &info, &len))
+			continue;
+		printf("| %s | %u | %u |\n", variant_name[v], info.xlated_prog_len / 8,
+		       info.jited_prog_len);
+	}
+	printf("\n");
+}
+
+static const char *driver_desc(void)
+{
+	return kdriver_fd >= 0 ? "events fired in kernel (XDP live-frames test runs, 100,000 a call)"
+	       : hook_prctl	     ? "prctl() calls"
+				     : "getppid() calls";
+}
+
 /* Rounds of a side-by-side set: every program is first in SIDE_PASSES of them. */
 #define SIDE_PASSES 4
 
@@ -220,8 +269,9 @@ static int side_by_side(struct bench *b, const int *set, int n)
 		for (i = 0; i < n; i++)
 			detach(b, set[i]);
 	}
-	printf("%lu getppid() calls in %d rounds, attach order rotated each round. x empty: from "
-	       "the totals, and the median of the per-round ratios.\n\n", events, nr_rounds);
+	printf("%lu %s in %d rounds, attach order rotated each round. x empty: from "
+	       "the totals, and the median of the per-round ratios.\n\n", events, driver_desc(),
+	       nr_rounds);
 	printf("| program | runs | ns/run | x empty (totals) | x empty (median round) |\n"
 	       "|---|---:|---:|---:|---:|\n");
 	for (i = 0; i < n; i++) {
@@ -275,41 +325,51 @@ static int cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static int added_cost(struct bench *b)
+static int added_cost_of(struct bench *b, const int *set, int n)
 {
 	double *t[V_NR + 1], t0, med[V_NR + 1];
-	int r, v;
+	int r, i, v;
 
-	for (v = 0; v <= V_NR; v++)
-		t[v] = calloc(rounds, sizeof(double));
+	for (i = 0; i <= n; i++)
+		t[i] = calloc(rounds, sizeof(double));
 	loop(events / 10);	/* warm up */
 	for (r = 0; r < rounds; r++) {
-		/* Index V_NR: nothing attached. Interleaved, so drift hits all alike. */
-		for (v = 0; v <= V_NR; v++) {
-			if (v < V_NR && attach(b, v))
+		/* Index n: nothing attached. Interleaved, so drift hits all alike. */
+		for (i = 0; i <= n; i++) {
+			if (i < n && attach(b, set[i]))
 				return -1;
 			t0 = now_ns();
 			loop(events);
-			t[v][r] = (now_ns() - t0) / events;
-			if (v < V_NR)
-				detach(b, v);
+			t[i][r] = (now_ns() - t0) / events;
+			if (i < n)
+				detach(b, set[i]);
 		}
 	}
-	for (v = 0; v <= V_NR; v++) {
-		qsort(t[v], rounds, sizeof(double), cmp_double);
-		med[v] = t[v][rounds / 2];
+	for (i = 0; i <= n; i++) {
+		qsort(t[i], rounds, sizeof(double), cmp_double);
+		med[i] = t[i][rounds / 2];
 	}
-	printf("\n## 2%s. Added cost per event, stats off, on %s:%s\n\n", hook_prctl ? "b" : "",
-	       hook_cat, hook_name);
-	printf("%s() loop of %lu calls, median of %d interleaved rounds; "
-	       "nothing attached: %.1f ns/call.\n\n", hook_prctl ? "prctl" : "getppid", events,
-	       rounds, med[V_NR]);
-	printf("| program | ns/call | added ns/event |\n|---|---:|---:|\n");
-	for (v = 0; v < V_NR; v++)
-		printf("| %s | %.1f | %+.1f |\n", variant_name[v], med[v], med[v] - med[V_NR]);
-	for (v = 0; v <= V_NR; v++)
-		free(t[v]);
+	printf("\n## %s. Added cost per event, stats off, on %s:%s\n\n",
+	       kdriver_fd >= 0 ? "4b" : hook_prctl ? "2b" : "2", hook_cat, hook_name);
+	printf("%lu %s, median of %d interleaved rounds; "
+	       "nothing attached: %.1f ns/event.\n\n", events, driver_desc(), rounds, med[n]);
+	printf("| program | ns/event | added ns/event |\n|---|---:|---:|\n");
+	for (i = 0; i < n; i++) {
+		v = set[i];
+		printf("| %s | %.1f | %+.1f |\n", variant_name[v], med[i], med[i] - med[n]);
+	}
+	for (i = 0; i <= n; i++)
+		free(t[i]);
 	return 0;
+}
+
+static int added_cost(struct bench *b)
+{
+	int set[V_NR];
+
+	for (int v = 0; v < V_NR; v++)
+		set[v] = v;
+	return added_cost_of(b, set, V_NR);
 }
 
 /* Section 2b: section 2 again on task_prctl_unknown, where the kernel has it. */
@@ -327,6 +387,35 @@ static int added_cost_prctl(struct bench *b)
 	hook_name = "task_prctl_unknown";
 	hook_prctl = true;
 	return added_cost(b);
+}
+
+/*
+ * Section 4: sections 1 and 2 again, with the events fired in kernel by
+ * bench_redirect_driver instead of one syscall each. On a host with PTI and no
+ * PCID every syscall flushes the kernel's TLB entries, so a syscall-driven
+ * event pays a page walk for each page its program touches; a vhost worker's
+ * events, back to back in kernel context, do not.
+ */
+static int in_kernel(struct bench *b)
+{
+	static const int issue[] = { V_EMPTY, V_SEED, V_VH_STACK, V_VH_NOKEY };
+	int fd;
+
+	hook_cat = "xdp";
+	hook_name = "xdp_redirect_err";
+	hook_prctl = false;
+	kdriver_fd = bpf_program__fd(b->ref->progs.bench_redirect_driver);
+	fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+	if (fd < 0)
+		return -1;
+	printf("\n## 4. Side by side on xdp:xdp_redirect_err, fired in kernel, stats on\n\n");
+	if (side_by_side(b, issue, 4))
+		return -1;
+	close(fd);
+	if (added_cost_of(b, issue, 4))
+		return -1;
+	kdriver_fd = -1;
+	return 0;
 }
 
 struct race_arg {
@@ -471,6 +560,7 @@ static int vhost_bench(double secs)
 		return -1;
 	bpf_program__set_autoload(ref->progs.bench_seed_tp, false);
 	bpf_program__set_autoload(ref->progs.bench_seed_raw, false);
+	bpf_program__set_autoload(ref->progs.bench_redirect_driver, false);
 	if (bpf_bench_bpf__load(ref))
 		return -1;
 	fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
@@ -527,6 +617,44 @@ static int vhost_bench(double secs)
 	return 0;
 }
 
+static int attach_only(const char *what)
+{
+	struct bpf_bench_bpf *ref = bpf_bench_bpf__open();
+	struct sigaction sa = { .sa_handler = on_signal };
+	bool seed = !strcmp(what, "seed");
+
+	if (!seed && strcmp(what, "empty")) {
+		fprintf(stderr, "bpf-bench --attach: '%s' is not seed or empty\n", what);
+		return 2;
+	}
+	if (!ref)
+		return 1;
+	bpf_program__set_autoload(ref->progs.bench_seed_tp, false);
+	bpf_program__set_autoload(ref->progs.bench_seed_raw, false);
+	bpf_program__set_autoload(ref->progs.bench_redirect_driver, false);
+	bpf_program__set_autoload(ref->progs.seed_rx_end_tp, seed);
+	bpf_program__set_autoload(ref->progs.seed_tx_end_tp, seed);
+	if (bpf_bench_bpf__load(ref))
+		return 1;
+	if (seed ? !bpf_program__attach(ref->progs.seed_rx_end_tp) ||
+			   !bpf_program__attach(ref->progs.seed_tx_end_tp)
+		 : !bpf_program__attach_raw_tracepoint(ref->progs.bench_empty, "vhost_net_rx_end") ||
+			   !bpf_program__attach_raw_tracepoint(ref->progs.bench_empty, "vhost_net_tx_end"))
+		return 1;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	fputs("attached\n", stderr);
+	while (!stop)
+		pause();
+	/* What the seed's arrays counted: the runs it saw, so a run can be checked as traced. */
+	if (seed)
+		printf("{\"rxRuns\":%llu,\"txRuns\":%llu}\n",
+		       (unsigned long long)bcc_total(bpf_map__fd(ref->maps.rx_pkts_hist)),
+		       (unsigned long long)bcc_total(bpf_map__fd(ref->maps.tx_pkts_hist)));
+	bpf_bench_bpf__destroy(ref);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -534,10 +662,12 @@ int main(int argc, char **argv)
 		{ "rounds", required_argument, NULL, 'r' },
 		{ "race-events", required_argument, NULL, 'R' },
 		{ "vhost", required_argument, NULL, 'V' },
+		{ "attach", required_argument, NULL, 'A' },
 		{ 0 },
 	};
 	struct bench b = { 0 };
 	double vhost_secs = -1;
+	const char *attach_what = NULL;
 	int opt, v;
 
 	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -546,14 +676,23 @@ int main(int argc, char **argv)
 		case 'r': rounds = atoi(optarg); break;
 		case 'R': race_events = strtoul(optarg, NULL, 10); break;
 		case 'V': vhost_secs = atof(optarg); break;
+		case 'A': attach_what = optarg; break;
 		default:
-			fprintf(stderr, "usage: bpf-bench [--events N] [--rounds R] [--race-events N] [--vhost SECONDS]\n");
+			fprintf(stderr, "usage: bpf-bench [--events N] [--rounds R] [--race-events N] [--vhost SECONDS]\n"
+					"       bpf-bench --attach seed|empty\n");
 			return 2;
 		}
 	}
 	if (!events || rounds < 1)
 		return 2;
 	libbpf_set_print(quiet_print);
+	if (attach_what) {
+		int rc = attach_only(attach_what);
+
+		if (rc == 1)
+			fprintf(stderr, "bpf-bench --attach %s: %s\n", attach_what, strerror(errno));
+		return rc;
+	}
 	if (vhost_secs >= 0) {
 		if (vhost_bench(vhost_secs)) {
 			fprintf(stderr, "bpf-bench --vhost: %s\n", strerror(errno));
@@ -565,7 +704,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bpf-bench: load failed: %s\n", strerror(errno));
 		return 1;
 	}
-	if (side_by_side_all(&b) || added_cost(&b) || added_cost_prctl(&b) || race(&b)) {
+	prog_sizes(&b);
+	if (side_by_side_all(&b) || added_cost(&b) || added_cost_prctl(&b) || race(&b) ||
+	    in_kernel(&b)) {
 		fprintf(stderr, "bpf-bench: %s\n", strerror(errno));
 		return 1;
 	}

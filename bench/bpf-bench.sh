@@ -1,16 +1,20 @@
 #!/bin/bash
 # Host benchmark of the vhost-hist programs (docs/benchmarks.md, section bpf): builds
 # bpf/.output/bpf-bench and runs it RUNS times (default 3), each in its own process; the
-# output goes to bench/results/bpf-host.md too. Needs root. The guest numbers come from
+# output goes to OUT too (default bench/results/bpf-host.md). Needs root. The guest numbers come from
 # test/kernel/bpf-concurrency.test.ts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${RUNS:-3}
 make -s -C bpf bench
+# The classic tracepoint programs find their tracepoints' ids in tracefs.
+if [ ! -d /sys/kernel/tracing/events ]; then
+	mount -t tracefs tracefs /sys/kernel/tracing
+fi
 mkdir -p bench/results
 for i in $(seq "$runs"); do
 	echo "# run $i of $runs, $(date -u +%FT%TZ), $(uname -r), $(nproc) CPUs"
 	bpf/.output/bpf-bench --events "${EVENTS:-2000000}" --rounds "${ROUNDS:-5}" \
 		--race-events "${RACE_EVENTS:-1000000}"
 	echo
-done | tee bench/results/bpf-host.md
+done | tee "${OUT:-bench/results/bpf-host.md}"
