@@ -26,6 +26,8 @@ export interface DriverReport {
   tap_seen?: number;
   tap_socket_drops?: number;
   foreign_frames: number;
+  /** CLOCK_MONOTONIC ns the batches took (no setup, no wait for stragglers). */
+  move_ns: number;
   elapsed_ms: number;
 }
 
