@@ -59,7 +59,8 @@ beforeAll(async () => {
     const items = (await c.request('GET', '/api/v1/nodes')).body.items;
     return items.every((n: any) => n.status?.conditions?.some((x: any) => x.type === 'Ready' && x.status === 'True'));
   }, 60_000, 'kwok nodes Ready');
-  // Two operator processes from the build (the same `node dist/operator/main.js` the image runs).
+  // Two operator processes from the build, run as the chart runs them (node --optimize-for-size
+  // dist/operator/main.js).
   execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: REPO, stdio: 'ignore' });
   for (const name of ['op-a', 'op-b']) startOperator(name);
 }, 1_800_000);
@@ -76,7 +77,7 @@ function startOperator(name: string): void {
   const cfgFile = join(cluster.cp.dir, `${name}.yaml`);
   writeFileSync(cfgFile, `metricsPort: ${ports[name]}\nstatusMinIntervalMs: 300\nleaseDurationMs: 4000\nrenewDeadlineMs: 3000\nretryPeriodMs: 500\n`);
   const fd = openSync(join(cluster.cp.dir, `${name}.log`), 'a');
-  operators[name] = spawn('node', [join(REPO, 'dist/operator/main.js')], {
+  operators[name] = spawn('node', ['--optimize-for-size', join(REPO, 'dist/operator/main.js')], {
     env: { ...process.env, KUBECONFIG: cluster.kubeconfig, POD_NAMESPACE: INSTALL, POD_NAME: name, VHOSTTRACE_OPERATOR_CONFIG: cfgFile },
     stdio: ['ignore', fd, fd],
   });
