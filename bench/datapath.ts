@@ -4,11 +4,11 @@
 // the kernel test bed booted with -icount (its clock follows the instructions run, not the
 // host's load). Worst case: one frame per vhost-net run; batched: 64. TX and RX.
 //
-//   node --import tsx bench/datapath.ts     (root; builds what it needs; ~10 min per kernel)
+//   sudo node --import tsx bench/datapath.ts     (builds what it needs; about a minute a kernel)
 //
 // Knobs: DATAPATH_KERNELS (6.12,6.1), DATAPATH_ROUNDS (8), DATAPATH_ICOUNT (shift, 0),
 // DATAPATH_SCALE (frames multiplier, 1). Results: bench/results/datapath-<kernel>.json and a
-// table on stdout; docs/benchmarks.md ("Data path") says what the clock models.
+// table on stdout; docs/benchmarks.md (bpf, section 6) says what the clock models.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
