@@ -4,7 +4,7 @@
 // (client-node's informer stops or stalls on some of these; see docs/kube.md.)
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage } from 'node:http';
-import { ApiError, isGone, type KubeClient, type KubeObject } from './client.js';
+import { ApiError, isGone, type KubeClient, type KubeObject, type List } from './client.js';
 import { Sleeper } from './sleeper.js';
 
 export interface InformerOptions<T = KubeObject, C = T> {
@@ -40,6 +40,9 @@ export interface InformerOptions<T = KubeObject, C = T> {
 
 export type ChangeType = 'ADDED' | 'MODIFIED' | 'DELETED';
 
+/** Why a list was read: at start, after 410 Gone, after an error, at resync. */
+export type ListReason = 'start' | 'gone' | 'error' | 'resync';
+
 export interface InformerEvents<T> {
   /** A change to the cache (from a watch event or from the diff of a relist). */
   change: [type: ChangeType, obj: T];
@@ -47,7 +50,7 @@ export interface InformerEvents<T> {
    * A list was read (at start, after 410 Gone, after an error, at resync): in full, or by
    * metadata with `read` objects read one by one.
    */
-  list: [count: number, reason: 'start' | 'gone' | 'error' | 'resync', how: { metadata: boolean; read: number }];
+  list: [count: number, reason: ListReason, how: { metadata: boolean; read: number }];
   /** A watch stream was opened. */
   connect: [resourceVersion: string];
   /** The server ended a watch normally; it is re-opened at once. */
@@ -67,7 +70,7 @@ export class Informer<T extends KubeObject, C extends KubeObject = T> extends Ev
   private resourceVersion = '';
   private stopped = false;
   private stream?: IncomingMessage;
-  private listReason: 'start' | 'gone' | 'error' | 'resync' | undefined = 'start';
+  private listReason: ListReason | undefined = 'start';
   private syncedResolve!: () => void;
   /** Resolves after the first list has filled the cache. */
   readonly synced = new Promise<void>((r) => (this.syncedResolve = r));
@@ -143,24 +146,17 @@ export class Informer<T extends KubeObject, C extends KubeObject = T> extends Ev
     return Date.now() + this.opts.resyncMs * (0.9 + Math.random() * 0.2);
   }
 
-  private async relist(reason: 'start' | 'gone' | 'error' | 'resync'): Promise<void> {
+  private async relist(reason: ListReason): Promise<void> {
     if (this.cache.size && this.opts.metadataRelistMaxReads > 0 && (await this.relistByMetadata(reason))) return;
     const items = new Map<string, C>();
-    let cont: string | undefined;
-    let rv: string;
-    do {
-      const page = await this.client.list<T>(this.path, { ...this.selectors(), limit: 500, continue: cont });
-      for (const it of page.items) {
-        // An object the cache holds at the same resourceVersion is the same object: keep the
-        // cached one. A resync then neither reshapes every object nor changes their identity
-        // (the operator's incremental roll-up compares reports by identity).
-        const k = key(it);
-        const old = this.cache.get(k);
-        items.set(k, old && old.metadata?.resourceVersion === it.metadata?.resourceVersion ? old : this.shape(it));
-      }
-      cont = page.metadata.continue || undefined;
-      rv = page.metadata.resourceVersion;
-    } while (cont);
+    const rv = await this.listPaged((cont) => this.client.list<T>(this.path, { ...this.selectors(), limit: 500, continue: cont }), (it) => {
+      // An object the cache holds at the same resourceVersion is the same object: keep the
+      // cached one. A resync then neither reshapes every object nor changes their identity
+      // (the operator's incremental roll-up compares reports by identity).
+      const k = key(it);
+      const old = this.cache.get(k);
+      items.set(k, old && old.metadata?.resourceVersion === it.metadata?.resourceVersion ? old : this.shape(it));
+    });
     this.replace(items, rv, reason, { metadata: false, read: items.size });
   }
 
@@ -169,16 +165,9 @@ export class Informer<T extends KubeObject, C extends KubeObject = T> extends Ev
    * than it may read one by one. Each is read as of the list's resourceVersion, so the cache
    * is exactly the server's state at that version, as after a full list.
    */
-  private async relistByMetadata(reason: 'start' | 'gone' | 'error' | 'resync'): Promise<boolean> {
+  private async relistByMetadata(reason: ListReason): Promise<boolean> {
     const versions = new Map<string, KubeObject>();
-    let cont: string | undefined;
-    let rv: string;
-    do {
-      const page = await this.client.listMetadata(this.path, { ...this.selectors(), limit: 500, continue: cont });
-      for (const it of page.items) versions.set(key(it), it);
-      cont = page.metadata.continue || undefined;
-      rv = page.metadata.resourceVersion;
-    } while (cont);
+    const rv = await this.listPaged((cont) => this.client.listMetadata(this.path, { ...this.selectors(), limit: 500, continue: cont }), (it) => versions.set(key(it), it));
     const changed = [...versions].filter(([k, m]) => this.cache.get(k)?.metadata?.resourceVersion !== m.metadata?.resourceVersion);
     if (changed.length > this.opts.metadataRelistMaxReads) return false;
     const items = new Map<string, C>();
@@ -199,12 +188,25 @@ export class Informer<T extends KubeObject, C extends KubeObject = T> extends Ev
     return true;
   }
 
+  /** Reads every page of a list, handing each item to each(); returns the list's resourceVersion. */
+  private async listPaged<X extends KubeObject>(page: (cont?: string) => Promise<List<X>>, each: (it: X) => void): Promise<string> {
+    let cont: string | undefined;
+    let rv: string;
+    do {
+      const p = await page(cont);
+      for (const it of p.items) each(it);
+      cont = p.metadata.continue || undefined;
+      rv = p.metadata.resourceVersion;
+    } while (cont);
+    return rv;
+  }
+
   private selectors(): { labelSelector?: string; fieldSelector?: string } {
     return { labelSelector: this.opts.labelSelector, fieldSelector: this.opts.fieldSelector };
   }
 
   /** Makes the cache the listed objects, emitting the changes a watch would have shown. */
-  private replace(items: Map<string, C>, rv: string, reason: 'start' | 'gone' | 'error' | 'resync', how: { metadata: boolean; read: number }): void {
+  private replace(items: Map<string, C>, rv: string, reason: ListReason, how: { metadata: boolean; read: number }): void {
     for (const [k, old] of this.cache) {
       if (!items.has(k)) {
         this.cache.delete(k);
