@@ -116,6 +116,13 @@ describe(`a real cluster of ${KERNELS_HERE.length} node(s), Debian ${KERNELS_HER
   const podsOf = async (selector: string) =>
     (await get<{ items: any[] }>(`/api/v1/namespaces/${NS}/pods?labelSelector=${encodeURIComponent(selector)}`)).items;
 
+  /** One pod in a line: where, its phase, and why its container waits or ended. */
+  const podLine = (p: any) => {
+    const c = p.status?.containerStatuses?.[0];
+    const why = c?.state?.waiting?.reason ?? c?.state?.terminated?.reason ?? '';
+    return `pod ${p.metadata.namespace}/${p.metadata.name} on ${p.spec.nodeName}: ${p.status?.phase} ${why} restarts ${c?.restartCount ?? '-'}${p.metadata.deletionTimestamp ? ' (deleting)' : ''}`;
+  };
+
   /** What a failed step leaves its reader: each guest running or why not, the nodes' Ready, the pods, Warning events, the kubelets' last lines. */
   const diagnose = async () => {
     const out = ['--- after the failure'];
@@ -125,17 +132,19 @@ describe(`a real cluster of ${KERNELS_HERE.length} node(s), Debian ${KERNELS_HER
         const ready = n.status?.conditions?.find((c: { type: string }) => c.type === 'Ready');
         out.push(`node ${n.metadata.name}: Ready=${ready?.status} ${ready?.reason ?? ''} heartbeat ${ready?.lastHeartbeatTime}`);
       }
-      for (const p of (await get<{ items: any[] }>('/api/v1/pods')).items) {
-        const c = p.status?.containerStatuses?.[0];
-        const why = c?.state?.waiting?.reason ?? c?.state?.terminated?.reason ?? '';
-        out.push(`pod ${p.metadata.namespace}/${p.metadata.name} on ${p.spec.nodeName}: ${p.status?.phase} ${why} restarts ${c?.restartCount ?? '-'}${p.metadata.deletionTimestamp ? ' (deleting)' : ''}`);
-      }
+      for (const p of (await get<{ items: any[] }>('/api/v1/pods')).items) out.push(podLine(p));
       const events = (await get<{ items: any[] }>('/api/v1/events?fieldSelector=type%3DWarning')).items.slice(-15);
       for (const e of events) out.push(`event ${e.involvedObject?.kind}/${e.involvedObject?.name}: ${e.reason}: ${String(e.message).slice(0, 200)}`);
     } catch (e) {
       out.push(`the API server: ${(e as Error).message}`);
     }
-    for (const n of nodes) out.push(`--- ${n.name} kubelet`, n.logTail('kubelet', 15));
+    for (const n of nodes) {
+      out.push(`--- ${n.name} kubelet`, n.logTail('kubelet', 15), `--- ${n.name} console (the guest kernel)`, n.logTail('console', 15));
+      // A guest that still runs commands: its load, its stuck tasks and its kernel's last words.
+      const ps = 'cat /proc/loadavg; ps -eo pid,stat,wchan:24,etimes,comm --sort=-etimes | awk \'$2 ~ /^D/\' | head -20; dmesg | tail -n 15';
+      const r = await n.exec(ps, 20_000).catch((e: Error) => ({ code: -1, out: e.message }));
+      out.push(`--- ${n.name} load, D-state tasks, dmesg (exit ${r.code})`, r.out);
+    }
     return out.join('\n');
   };
 
@@ -551,7 +560,8 @@ modprobe vhost_net && test ! -e ${T}/events/vhost_net && echo stock-module`);
         expect(r.status, JSON.stringify(r.body)).toBe(201);
         const phase = await eventually(async () => {
           const p = await get(`/api/v1/namespaces/${NS}/pods/${name}`);
-          return ['Succeeded', 'Failed'].includes(p?.status?.phase) ? p.status.phase as string : undefined;
+          if (['Succeeded', 'Failed'].includes(p?.status?.phase)) return p.status.phase as string;
+          throw new Error(podLine(p));
         }, 300_000, `${name} finished`, 2000);
         expect(phase).toBe('Succeeded');
         // Read through the API server, which reaches the kubelet only through the egress proxy.

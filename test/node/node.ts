@@ -137,8 +137,8 @@ export interface RealNode {
   exec(script: string, timeoutMs?: number): Promise<{ code: number; out: string }>;
   /** Why the guest is gone (its exit code and the test bed's last words), or undefined while it runs. */
   ended(): string | undefined;
-  /** The tail of one of the node's logs, for failure messages. */
-  logTail(name: 'kubelet' | 'containerd' | 'kube-proxy' | 'images', lines?: number): string;
+  /** The tail of one of the node's logs, or of the guest's serial console, for failure messages. */
+  logTail(name: 'kubelet' | 'containerd' | 'kube-proxy' | 'images' | 'console', lines?: number): string;
   stop(): Promise<number>;
 }
 
@@ -200,7 +200,7 @@ export async function startNode(opts: NodeOptions): Promise<RealNode> {
   const exited = new Promise<number>((r) => child.on('close', (c) => r((exitCode = c ?? -1))));
 
   const tail = (name: string, lines = 30) => {
-    const f = join(nodeDir, 'logs', `${name}.log`);
+    const f = name === 'console' ? join(outDir, 'console.log') : join(nodeDir, 'logs', `${name}.log`);
     return existsSync(f) ? readFileSync(f, 'utf8').split('\n').slice(-lines).join('\n') : `(no ${name}.log)`;
   };
   const failure = (what: string) => {
