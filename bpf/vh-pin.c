@@ -103,6 +103,18 @@ int vh_stop_pinned(const char *pin_dir)
 	return 0;
 }
 
+/*
+ * The name a map is pinned under: its own, VH_CACHE_GEN_PIN for the section
+ * of the cache_gen global, and none (NULL) for the other internal maps, which
+ * each load sets up anew (.rodata holds its knobs).
+ */
+static const char *vh_pin_name(const struct bpf_map *map)
+{
+	if (!bpf_map__is_internal(map))
+		return bpf_map__name(map);
+	return strcmp(bpf_map__name(map), VH_CACHE_GEN_SEC) ? NULL : VH_CACHE_GEN_PIN;
+}
+
 int vh_reuse_pinned_maps(struct bpf_object *obj, const char *pin_dir)
 {
 	char path[4352];
@@ -110,9 +122,9 @@ int vh_reuse_pinned_maps(struct bpf_object *obj, const char *pin_dir)
 	int fd, err;
 
 	bpf_object__for_each_map(map, obj) {
-		if (bpf_map__is_internal(map))
+		if (!vh_pin_name(map))
 			continue;
-		vh_pin_path(path, sizeof(path), pin_dir, bpf_map__name(map));
+		vh_pin_path(path, sizeof(path), pin_dir, vh_pin_name(map));
 		fd = bpf_obj_get(path);
 		if (fd < 0) {
 			if (errno == ENOENT)
@@ -148,9 +160,9 @@ int vh_pin_all(const char *pin_dir, struct bpf_object *obj, struct bpf_map *meta
 			return err;
 	}
 	bpf_object__for_each_map(map, obj) {
-		if (bpf_map__is_internal(map))
+		if (!vh_pin_name(map))
 			continue;
-		vh_pin_path(path, sizeof(path), pin_dir, bpf_map__name(map));
+		vh_pin_path(path, sizeof(path), pin_dir, vh_pin_name(map));
 		if (!access(path, F_OK))
 			continue;
 		err = bpf_map__pin(map, path);

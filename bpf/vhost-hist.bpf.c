@@ -57,15 +57,14 @@ struct {
 } next_slot SEC(".maps");
 
 /*
- * Generation of the stack-keyed slot caches (VH_CACHE_STACK). A map, not
- * .bss, so that programs of an old and a new loader share it after a takeover.
+ * Generation of the stack-keyed slot caches (VH_CACHE_STACK). A global, so
+ * the hit path reads it with one load instead of a map lookup; alone in its
+ * section, whose map (an ARRAY of one u64, the shape of the cache_gen map it
+ * replaced) the loader pins and reuses as "cache_gen", so that programs of an
+ * old and a new loader, of this version or an earlier one, share it after a
+ * takeover.
  */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u64);
-} cache_gen SEC(".maps");
+__u64 cache_gen SEC(VH_CACHE_GEN_SEC);
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -202,8 +201,8 @@ static __always_inline struct vh_slot_cache_entry *vh_cached_entry(void *ctx)
 {
 	struct vh_slot_cache_entry *e;
 	struct vh_slot_cache *c;
-	__u64 key, *gen;
 	__u32 zero = 0;
+	__u64 key;
 
 	c = bpf_map_lookup_elem(&slot_cache, &zero);
 	if (!c)
@@ -232,20 +231,17 @@ static __always_inline struct vh_slot_cache_entry *vh_cached_entry(void *ctx)
 	 * pointer but not shift it: the store and the volatile load make it a
 	 * number. Pages, not stacks: right for any THREAD_SIZE.
 	 */
-	gen = bpf_map_lookup_elem(&cache_gen, &zero);
-	if (!gen)
-		return NULL;
 	c->scratch = (__u64)ctx;
 	key = *(volatile __u64 *)&c->scratch >> 12;
 	e = vh_way(c, key);
-	if (e->key == key && e->gen == *gen)
+	if (e->key == key && e->gen == *(volatile __u64 *)&cache_gen)
 		return e;
 	vh_count(VH_CNT_SLOW_PATH);
 	/*
 	 * The generation first, with a full barrier (an atomic add of 0): a
 	 * move that this read of the cgroup misses bumps it afterwards.
 	 */
-	e->gen = __sync_fetch_and_add(gen, 0);
+	e->gen = __sync_fetch_and_add(&cache_gen, 0);
 	vh_fill(e, key, vh_slot_of_cgroup(vh_current_cgroup_id()));
 	return e;
 }
@@ -357,11 +353,7 @@ int BPF_PROG(vh_tx_raw, int sent_pkts, int total_len)
  */
 static __always_inline void vh_gen_bump(void)
 {
-	__u32 zero = 0;
-	__u64 *gen = bpf_map_lookup_elem(&cache_gen, &zero);
-
-	if (gen)
-		__sync_fetch_and_add(gen, 1);
+	__sync_fetch_and_add(&cache_gen, 1);
 }
 
 SEC("raw_tp/sched_process_exit")

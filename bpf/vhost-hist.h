@@ -106,6 +106,13 @@ struct vh_meta {
 	__u32 per_cgroup;	/* 0: loaded with --no-cgroup */
 };
 
+/*
+ * The section of the cache_gen global, and the name its map is pinned under
+ * (that of the map it was before it became a global: the layout is unchanged).
+ */
+#define VH_CACHE_GEN_SEC	".data.gen"
+#define VH_CACHE_GEN_PIN	"cache_gen"
+
 #define VH_META_MAGIC		0x76686973	/* "vhis" */
 #define VH_LAYOUT_VERSION	2
 

@@ -184,6 +184,34 @@ describe('pinning and takeover', () => {
     expect(rxCount(feed('rx 1 100 1\n'))).toBe(6);
   });
 
+  it.skipIf(missing('bpftool', sh('which', ['bpftool']).status === 0, 'apt-get install bpftool (test/setup does)'))(
+    'takes over the cache_gen map of a loader from before it became a global: the same map, bumped by the new programs',
+    () => {
+      // What loaders up to 40b58ee pinned: a plain ARRAY map (not mmapable) of one u64.
+      const gen = `${pinDir}/cache_gen`;
+      sh('mkdir', ['-p', pinDir]);
+      const mk = sh('bpftool', ['map', 'create', gen, 'type', 'array', 'key', '4', 'value', '8', 'entries', '1', 'name', 'cache_gen']);
+      expect(mk.status, mk.stderr).toBe(0);
+      const bytes = (n: bigint) => Array.from({ length: 8 }, (_, i) => String((n >> BigInt(8 * i)) & 0xffn));
+      expect(sh('bpftool', ['map', 'update', 'pinned', gen, 'key', '0', '0', '0', '0', 'value', ...bytes(1000n)]).status).toBe(0);
+      const read = () => {
+        const r = JSON.parse(sh('bpftool', ['-j', 'map', 'lookup', 'pinned', gen, 'key', '0', '0', '0', '0']).stdout) as { value: string[] };
+        return r.value.reduce((n, b, i) => n + (BigInt(Number(b)) << BigInt(8 * i)), 0n);
+      };
+      const id = () => (JSON.parse(sh('bpftool', ['-j', 'map', 'show', 'pinned', gen]).stdout) as { id: number }).id;
+      const before = id();
+      const r = sh(LOADER, ['--json', '-d', '0.05', '--pin-dir', pinDir, ...QUIET_TP]);
+      expect(r.status, r.stderr).toBe(0);
+      expect(id()).toBe(before);
+      // The pinned links keep vh_gen_exit attached: each process that exits now bumps it.
+      const start = read();
+      expect(start).toBeGreaterThanOrEqual(1000n);
+      for (let i = 0; i < 3; i++) expect(sh('true', []).status).toBe(0);
+      expect(read()).toBeGreaterThanOrEqual(start + 3n);
+      expect(rxCount(feed('rx 1 100 4\n'))).toBe(4);
+    },
+  );
+
   it('without --pin leaves nothing behind', () => {
     expect(sh(LOADER, ['--json', '-d', '0.05', ...QUIET_TP]).status).toBe(0);
     expect(existsSync('/sys/fs/bpf/vhosttrace')).toBe(false);
