@@ -140,10 +140,10 @@ describe(`a real cluster of ${KERNELS_HERE.length} node(s), Debian ${KERNELS_HER
     }
     for (const n of nodes) {
       out.push(`--- ${n.name} kubelet`, n.logTail('kubelet', 15), `--- ${n.name} console (the guest kernel)`, n.logTail('console', 15));
-      // A guest that still runs commands: its load, its stuck tasks and its kernel's last words.
-      const ps = 'cat /proc/loadavg; ps -eo pid,stat,wchan:24,etimes,comm --sort=-etimes | awk \'$2 ~ /^D/\' | head -20; dmesg | tail -n 15';
+      // A guest that still runs commands: its load, memory (its state is in tmpfs), stuck tasks and its kernel's last words.
+      const ps = 'cat /proc/loadavg; free -m; df -m -t tmpfs | sort -k3 -n | tail -n 4; ps -eo pid,stat,wchan:24,etimes,comm --sort=-etimes | awk \'$2 ~ /^D/\' | head -20; dmesg | tail -n 15';
       const r = await n.exec(ps, 20_000).catch((e: Error) => ({ code: -1, out: e.message }));
-      out.push(`--- ${n.name} load, D-state tasks, dmesg (exit ${r.code})`, r.out);
+      out.push(`--- ${n.name} load, memory, D-state tasks, dmesg (exit ${r.code})`, r.out);
     }
     return out.join('\n');
   };
