@@ -131,6 +131,29 @@ int bench_redirect_driver(struct xdp_md *ctx)
 	return bpf_redirect(0x7fffffff, 0);
 }
 
+/*
+ * The in-kernel driver where a kernel refuses live-frame test runs: a tc
+ * program, which BPF_PROG_TEST_RUN also repeats inside one syscall, whose FIB
+ * lookup fires fib:fib_table_lookup once a run (DIRECT and TBID: the local
+ * table only, no rules). bpf-bench runs it in a network namespace of its own
+ * whose lo forwards (the helper checks that first). Its arguments are a table
+ * id and a pointer, not a run's packets and bytes: the programs under test
+ * take other histogram slots, at the same cost. Returns the helper's result.
+ */
+SEC("tc")
+int bench_fib_driver(struct __sk_buff *skb)
+{
+	struct bpf_fib_lookup p = {
+		.family = 2,			/* AF_INET */
+		.ifindex = 1,			/* lo */
+		.ipv4_dst = 0x0100007f,		/* 127.0.0.1, network order */
+		.tbid = 255,			/* RT_TABLE_LOCAL */
+	};
+
+	return bpf_fib_lookup(skb, &p, sizeof(p),
+			      BPF_FIB_LOOKUP_DIRECT | BPF_FIB_LOOKUP_TBID | BPF_FIB_LOOKUP_SKIP_NEIGH);
+}
+
 SEC("raw_tp")
 int bench_empty(void *ctx)
 {
