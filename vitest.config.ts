@@ -14,7 +14,8 @@ class NodeFirst extends BaseSequencer {
   }
 }
 
-// Group 0 runs two files at a time (one of them the real-node file), group 1 one at a time.
+// Group 0 runs two files at a time (one of them the real-node file); group 1, the kernel
+// project, two at a time too (each file boots one guest at a time).
 const PAIR = { maxWorkers: 2, sequence: { groupOrder: 0 } };
 
 // Six projects, one per kind of real part a test needs. `npm test` runs them all.
@@ -55,7 +56,8 @@ export default defineConfig({
           globalSetup: ['test/kernel/global-setup.ts'],
           testTimeout: 900_000,
           hookTimeout: 1_800_000,
-          fileParallelism: false,
+          // Two files at once, one guest each: after the node file the second core is idle.
+          maxWorkers: 2,
           sequence: { groupOrder: 1 },
         },
       },
