@@ -28,6 +28,13 @@ export interface InformerOptions<T = KubeObject, C = T> {
    * (docs/benchmarks.md). Default 0: always a full list.
    */
   metadataRelistMaxReads?: number;
+  /**
+   * Objects per page of a full list. A page is read and parsed whole, so for large objects a
+   * smaller page keeps the parse's garbage young and the process's peak low (docs/benchmarks.md:
+   * 5,000 reports of 20 KB peak at 265 MiB RSS in pages of 500, 154 MiB in pages of 50).
+   * Default 500.
+   */
+  pageSize?: number;
   /** Restart a watch that delivered nothing, not even a bookmark, for this long. Default 90 s. */
   idleMs?: number;
   /** Ask the server to end each watch after this long (it is then re-opened). Default 240 s. */
@@ -90,6 +97,7 @@ export class Informer<T extends KubeObject, C extends KubeObject = T> extends Ev
       backoffMinMs: 250,
       backoffMaxMs: 30_000,
       metadataRelistMaxReads: 0,
+      pageSize: 500,
       ...opts,
     };
   }
@@ -149,7 +157,7 @@ export class Informer<T extends KubeObject, C extends KubeObject = T> extends Ev
   private async relist(reason: ListReason): Promise<void> {
     if (this.cache.size && this.opts.metadataRelistMaxReads > 0 && (await this.relistByMetadata(reason))) return;
     const items = new Map<string, C>();
-    const rv = await this.listPaged((cont) => this.client.list<T>(this.path, { ...this.selectors(), limit: 500, continue: cont }), (it) => {
+    const rv = await this.listPaged((cont) => this.client.list<T>(this.path, { ...this.selectors(), limit: this.opts.pageSize, continue: cont }), (it) => {
       // An object the cache holds at the same resourceVersion is the same object: keep the
       // cached one. A resync then neither reshapes every object nor changes their identity
       // (the operator's incremental roll-up compares reports by identity).

@@ -74,6 +74,8 @@ export class Caches {
       transform: compactReport,
       // A full relist of 5,000 reports (100 MB of JSON) would set the operator's peak memory.
       metadataRelistMaxReads: 200,
+      // The first list is still a full one: in small pages, so its parse stays young garbage.
+      pageSize: 50,
     });
     this.nodes = new Informer<Node>(client, '/api/v1/nodes', { transform: trimNode });
     this.daemonSets = new Informer<KubeObject>(client, `/apis/apps/v1/namespaces/${cfg.namespace}/daemonsets`, {
