@@ -10,8 +10,10 @@
 // flags for the operator; default the chart's, --optimize-for-size; '' for none).
 // BENCH_INTERVAL=default: the trace sets no interval, the simulated agents follow the one the
 // operator publishes in status.interval (as agents do), and the run lasts until every node has
-// reported once and then three intervals more. Results also go to bench/results/.
-import { spawn } from 'node:child_process';
+// reported once and then three intervals more. BENCH_RESTART=1 (or main.js paths, comma-
+// separated): at the end another operator starts while every report exists (its memory through
+// the first full list). Results also go to bench/results/.
+import { spawn, type ChildProcess } from 'node:child_process';
 import https from 'node:https';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -170,12 +172,40 @@ export async function benchOperator() {
     const fd = openSync(logFile, 'a');
     // As charts/vhosttrace/templates/operator.yaml runs it.
     const nodeFlags = (process.env.BENCH_NODE_FLAGS ?? '--optimize-for-size').split(' ').filter(Boolean);
-    const proc = spawn('node', [...nodeFlags, process.env.BENCH_OPERATOR ?? join(REPO, 'dist/operator/main.js')], {
-      env: { ...process.env, KUBECONFIG: cluster.kubeconfig, POD_NAMESPACE: INSTALL, POD_NAME: 'bench-operator', VHOSTTRACE_OPERATOR_CONFIG: cfgFile, LOG_LEVEL: 'warn' },
-      stdio: ['ignore', fd, fd],
-    });
+    const startOperator = (main = process.env.BENCH_OPERATOR ?? join(REPO, 'dist/operator/main.js')) =>
+      spawn('node', [...nodeFlags, main], {
+        env: { ...process.env, KUBECONFIG: cluster.kubeconfig, POD_NAMESPACE: INSTALL, POD_NAME: 'bench-operator', VHOSTTRACE_OPERATOR_CONFIG: cfgFile, LOG_LEVEL: 'warn' },
+        stdio: ['ignore', fd, fd],
+      });
+    const proc = startOperator();
     const metrics = async () => (await fetch('http://127.0.0.1:18080/metrics')).text();
-    await eventually(async () => (await fetch('http://127.0.0.1:18080/readyz')).ok, 60_000, 'operator ready');
+    const ready = async () => (await fetch('http://127.0.0.1:18080/readyz').catch(() => undefined))?.ok ?? false;
+    await eventually(ready, 60_000, 'operator ready');
+    // BENCH_RESTART: an operator that starts while every report exists (a full first list of
+    // them, the cache empty), as after a crash or an upgrade: its RSS each second until its
+    // first roll-up after that list, then 30 s more. One restart per build it lists (comma-
+    // separated main.js paths; 1: this one), one after another, to compare them on one state.
+    const restartOperator = async (main: string | undefined, last: ChildProcess) => {
+      await new Promise((r) => (last.exitCode !== null ? r(null) : last.once('exit', r)));
+      const t = Date.now();
+      const again = startOperator(main);
+      const series: number[] = [];
+      const sample = setInterval(() => series.push(Math.round(procStats(again.pid!).rssMiB)), 1000);
+      try {
+        await eventually(ready, 120_000, 'the restarted operator ready');
+        const readyAfter = (Date.now() - t) / 1000;
+        const rolledUp = (m: string) => metric(m, /^vhosttrace_operator_rollup_duration_seconds_count (\d+)$/m) > 0 && /informer_events_total\{event="list",resource="vhosttracereports"\} [1-9]/.test(m);
+        await eventually(async () => rolledUp(await metrics()), 300_000, 'the restarted operator listing the reports and rolling up');
+        const rolledUpAfter = (Date.now() - t) / 1000;
+        await new Promise((r) => setTimeout(r, 30_000));
+        const st = procStats(again.pid!);
+        return { operator: main ?? 'dist/operator/main.js', readyAfterSeconds: readyAfter, firstRollupAfterSeconds: rolledUpAfter, peakRssMiB: Math.round(st.hwmMiB), rssMiB: Math.round(st.rssMiB), rssEachSecond: series.join(' ') };
+      } finally {
+        clearInterval(sample);
+        again.kill('SIGTERM');
+        await new Promise((r) => (again.exitCode !== null ? r(null) : again.once('exit', r)));
+      }
+    };
     const tracePath = `/apis/vhosttrace.io/v1alpha1/namespaces/${NS}/vhosttraces/scale`;
     const published = async () => {
       const text = (await c.request('GET', tracePath)).body?.status?.interval as string | undefined;
@@ -280,6 +310,8 @@ export async function benchOperator() {
     const parent = await c.request('GET', `/apis/vhosttrace.io/v1alpha1/namespaces/${NS}/vhosttraces/scale`);
     const written = (m: string) => metric(m, /^vhosttrace_operator_status_writes_total\{result="written"\} (\d+)$/m);
     proc.kill('SIGTERM');
+    const restart = [];
+    for (const main of process.env.BENCH_RESTART?.split(',') ?? []) restart.push(await restartOperator(main === '1' ? undefined : main, proc));
     const result = {
       nodes,
       vmsPerNode,
@@ -319,6 +351,7 @@ export async function benchOperator() {
       informerEvents: [...m1.matchAll(/^vhosttrace_operator_informer_events_total\{(.*)\} (\d+)$/gm)].map((m) => `${m[1]} ${m[2]}`),
       rollupP50Seconds: +promQuantile(m1, 'vhosttrace_operator_rollup_duration_seconds', 0.5).toFixed(4),
       rollupP99Seconds: +promQuantile(m1, 'vhosttrace_operator_rollup_duration_seconds', 0.99).toFixed(4),
+      ...(restart.length ? { restart } : {}),
       date: new Date().toISOString(),
     };
     mkdirSync(join(REPO, 'bench/results'), { recursive: true });
