@@ -55,7 +55,12 @@ function guestScript(): string {
       }
       // Untimed: what an attach leaves to do (RCU, first runs) lands here, not in a timed run.
       lines.push('vhost-traffic --tx --frames 200 --batch 1 --sizes 60 > /dev/null; vhost-traffic --rx --frames 200 --batch 1 --sizes 60 > /dev/null; sleep 1');
-      for (const w of WORKLOADS) lines.push(`echo "{\\"round\\":${r},\\"arm\\":\\"${arm}\\",\\"workload\\":\\"${w.name}\\",\\"driver\\":$(vhost-traffic ${w.args})}" >> "$VT_OUT/runs.jsonl"`);
+      // The guest's context switches across the run (/proc/stat ctxt): whether tracing changes
+      // how often the driver and the vhost worker block and wake, which the clock counts too.
+      for (const w of WORKLOADS) {
+        lines.push(`C0=$(awk '/^ctxt/ {print $2}' /proc/stat); D=$(vhost-traffic ${w.args}); C1=$(awk '/^ctxt/ {print $2}' /proc/stat)`);
+        lines.push(`echo "{\\"round\\":${r},\\"arm\\":\\"${arm}\\",\\"workload\\":\\"${w.name}\\",\\"ctxt\\":$((C1 - C0)),\\"driver\\":$D}" >> "$VT_OUT/runs.jsonl"`);
+      }
       if (arm !== 'off') lines.push('kill -INT $P; wait $P');
     }
   }
@@ -66,6 +71,8 @@ interface Run {
   round: number;
   arm: Arm;
   workload: string;
+  /** The guest's context switches during the run. */
+  ctxt: number;
   driver: { frames: number; tap_seen?: number; foreign_frames: number; move_ns: number; batch: number; direction: string };
 }
 
@@ -82,7 +89,10 @@ function summarize(runs: Run[]) {
   for (const w of WORKLOADS.map((x) => x.name)) {
     const of = (arm: Arm) => runs.filter((r) => r.workload === w && r.arm === arm).sort((a, b) => a.round - b.round);
     const off = of('off');
-    const row: Record<string, unknown> = { untracedFramesPerSecond: Math.round(median(off.map(fps))) };
+    const row: Record<string, unknown> = {
+      untracedFramesPerSecond: Math.round(median(off.map(fps))),
+      untracedContextSwitchesPerFrame: +median(off.map((o) => o.ctxt / o.driver.frames)).toFixed(3),
+    };
     for (const arm of ARMS.filter((a) => a !== 'off')) {
       const traced = of(arm);
       const ratios = traced.map((t) => fps(t) / fps(off.find((o) => o.round === t.round)!));
@@ -91,6 +101,7 @@ function summarize(runs: Run[]) {
         ratioMedian: +median(ratios).toFixed(4),
         ratioMin: +Math.min(...ratios).toFixed(4),
         ratioMax: +Math.max(...ratios).toFixed(4),
+        contextSwitchesPerFrame: +median(traced.map((t) => t.ctxt / t.driver.frames)).toFixed(3),
         ratioOfTotals: +(traced.reduce((a, t) => a + t.driver.frames, 0) / traced.reduce((a, t) => a + t.driver.move_ns, 0) /
           (off.reduce((a, t) => a + t.driver.frames, 0) / off.reduce((a, t) => a + t.driver.move_ns, 0))).toFixed(4),
       };
@@ -161,7 +172,7 @@ function main(): void {
       workloads: Object.fromEntries(WORKLOADS.map((w) => [w.name, w.args])),
       results: summarize(runs),
       perVmSlotCacheMisses: slowPaths,
-      runs: runs.map((r) => `${r.round} ${r.arm} ${r.workload} ${r.driver.frames} ${r.driver.move_ns}`),
+      runs: runs.map((r) => `${r.round} ${r.arm} ${r.workload} ${r.driver.frames} ${r.driver.move_ns} ctxt ${r.ctxt}`),
     };
     writeFileSync(join(ROOT, `bench/results/datapath-${kernel}.json`), `${JSON.stringify(result, null, 2)}\n`);
     console.log(JSON.stringify({ kernel, release: result.release, results: result.results }, null, 1));
