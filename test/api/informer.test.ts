@@ -1,6 +1,6 @@
 // The informer against a real API server: events, relist diffs, and an API server restart.
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { KubeClient, loadKubeConfig } from '../../src/kube/client.js';
+import { KubeClient, loadKubeConfig, type KubeObject } from '../../src/kube/client.js';
 import { Informer } from '../../src/kube/informer.js';
 import { startControlPlane, type ControlPlane } from '../harness/controlplane.js';
 
@@ -52,6 +52,26 @@ describe('Informer', () => {
     inf.stop();
     expect(lists[0]).toBe('start:1');
     expect(changes).toEqual(['ADDED new']); // nothing changed, so the resyncs add no events
+  });
+
+  it('reads a full list in pages of pageSize, following continue', async () => {
+    const ppath = '/api/v1/namespaces/informer-pages/configmaps';
+    await client.request('POST', '/api/v1/namespaces', { body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'informer-pages' } } });
+    for (const n of ['a', 'b', 'c', 'd', 'e']) await client.request('POST', ppath, { body: cm(n, {}) });
+    // The real server answers; the client records what each list page asked for and got.
+    const pages: string[] = [];
+    const paging = Object.create(client) as KubeClient;
+    paging.list = async <T extends KubeObject>(p: string, q?: Record<string, string | number | boolean | undefined>) => {
+      const page = await client.list<T>(p, q);
+      pages.push(`limit=${q?.limit} continue=${q?.continue ? 'yes' : 'no'} items=${page.items.length}`);
+      return page;
+    };
+    const inf = new Informer(paging, ppath, { pageSize: 2 });
+    void inf.run();
+    await inf.synced;
+    inf.stop();
+    expect(pages).toEqual(['limit=2 continue=no items=2', 'limit=2 continue=yes items=2', 'limit=2 continue=yes items=1']);
+    expect(inf.list().map((o) => o.metadata?.name).sort()).toEqual(['a', 'b', 'c', 'd', 'e']);
   });
 
   describe('relist by metadata', () => {

@@ -154,23 +154,6 @@ describe('Informer faults', () => {
     expect(inf.list().map((o) => o.metadata.name).sort()).toEqual(['a', 'b']);
   });
 
-  it('reads a full list in pages of pageSize, following continue', async () => {
-    const pageOf = (rv: string, cont: string | undefined, ...items: object[]) => ({ ...list(rv, ...items), metadata: { resourceVersion: rv, ...(cont ? { continue: cont } : {}) } });
-    const api = nock(SERVER)
-      .get(PATH).query((q) => q.limit === '2' && q.continue === undefined && q.watch === undefined).reply(200, pageOf('10', 'c1', obj('a', '1'), obj('b', '2')))
-      .get(PATH).query((q) => q.limit === '2' && q.continue === 'c1').reply(200, pageOf('10', undefined, obj('c', '3')))
-      .get(PATH).query((q) => q.watch === 'true' && q.resourceVersion === '10').reply(200, () => openStream());
-    const inf = new Informer<any>(client(), PATH, { pageSize: 2 });
-    const log = record(inf);
-    void inf.run();
-    await until(() => log.includes('connect 10'));
-    inf.stop();
-    expect(log[0]).toBe('ADDED a');
-    expect(log).toContain('list start 3');
-    expect(inf.list().map((o) => o.metadata.name).sort()).toEqual(['a', 'b', 'c']);
-    expect(api.isDone()).toBe(true);
-  });
-
   it('a relist keeps the cached object of an unchanged resourceVersion: same identity, not reshaped', async () => {
     nock(SERVER)
       .get(PATH).query(true).reply(200, list('10', obj('a', '5'), obj('b', '6')))
