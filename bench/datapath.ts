@@ -8,7 +8,8 @@
 //
 // Knobs: DATAPATH_KERNELS (6.12,6.1), DATAPATH_ROUNDS (8), DATAPATH_ICOUNT (shift, 0),
 // DATAPATH_SCALE (frames multiplier, 1). Results: bench/results/datapath-<kernel>.json and a
-// table on stdout; docs/benchmarks.md (bpf, section 6) says what the clock models.
+// table on stdout, with context switches per frame (the guest's, and the driver's own: blocked
+// and preempted); docs/benchmarks.md (bpf, section 6) says what the clock models.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -73,7 +74,8 @@ interface Run {
   workload: string;
   /** The guest's context switches during the run. */
   ctxt: number;
-  driver: { frames: number; tap_seen?: number; foreign_frames: number; move_ns: number; batch: number; direction: string };
+  /** blocked, preempted: the driver's voluntary and involuntary context switches while it moved. */
+  driver: { frames: number; tap_seen?: number; foreign_frames: number; move_ns: number; batch: number; direction: string; blocked: number; preempted: number };
 }
 
 const median = (xs: number[]) => {
@@ -92,6 +94,8 @@ function summarize(runs: Run[]) {
     const row: Record<string, unknown> = {
       untracedFramesPerSecond: Math.round(median(off.map(fps))),
       untracedContextSwitchesPerFrame: +median(off.map((o) => o.ctxt / o.driver.frames)).toFixed(3),
+      untracedDriverBlockedPerFrame: +median(off.map((o) => o.driver.blocked / o.driver.frames)).toFixed(3),
+      untracedDriverPreemptedPerFrame: +median(off.map((o) => o.driver.preempted / o.driver.frames)).toFixed(3),
     };
     for (const arm of ARMS.filter((a) => a !== 'off')) {
       const traced = of(arm);
@@ -102,6 +106,8 @@ function summarize(runs: Run[]) {
         ratioMin: +Math.min(...ratios).toFixed(4),
         ratioMax: +Math.max(...ratios).toFixed(4),
         contextSwitchesPerFrame: +median(traced.map((t) => t.ctxt / t.driver.frames)).toFixed(3),
+        driverBlockedPerFrame: +median(traced.map((t) => t.driver.blocked / t.driver.frames)).toFixed(3),
+        driverPreemptedPerFrame: +median(traced.map((t) => t.driver.preempted / t.driver.frames)).toFixed(3),
         ratioOfTotals: +(traced.reduce((a, t) => a + t.driver.frames, 0) / traced.reduce((a, t) => a + t.driver.move_ns, 0) /
           (off.reduce((a, t) => a + t.driver.frames, 0) / off.reduce((a, t) => a + t.driver.move_ns, 0))).toFixed(4),
       };
@@ -172,7 +178,7 @@ function main(): void {
       workloads: Object.fromEntries(WORKLOADS.map((w) => [w.name, w.args])),
       results: summarize(runs),
       perVmSlotCacheMisses: slowPaths,
-      runs: runs.map((r) => `${r.round} ${r.arm} ${r.workload} ${r.driver.frames} ${r.driver.move_ns} ctxt ${r.ctxt}`),
+      runs: runs.map((r) => `${r.round} ${r.arm} ${r.workload} ${r.driver.frames} ${r.driver.move_ns} ctxt ${r.ctxt} blocked ${r.driver.blocked} preempted ${r.driver.preempted}`),
     };
     writeFileSync(join(ROOT, `bench/results/datapath-${kernel}.json`), `${JSON.stringify(result, null, 2)}\n`);
     console.log(JSON.stringify({ kernel, release: result.release, results: result.results }, null, 1));

@@ -28,6 +28,9 @@ export interface DriverReport {
   foreign_frames: number;
   /** CLOCK_MONOTONIC ns the batches took (no setup, no wait for stragglers). */
   move_ns: number;
+  /** The driver's voluntary and involuntary context switches while it moved (getrusage). */
+  blocked: number;
+  preempted: number;
   elapsed_ms: number;
 }
 

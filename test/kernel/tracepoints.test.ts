@@ -86,7 +86,7 @@ describe('ground-truth comparison (no kernel)', () => {
     direction: 'tx', frames: 100, bytes: 80100, frame_bytes: 78900, vnet_hdr_len: 12, batch: 32, post: 32, ring: 256,
     sizes: [64, 1514], batches: [{ frames: 32, bytes: 25632 }, { frames: 32, bytes: 25632 },
       { frames: 32, bytes: 25632 }, { frames: 4, bytes: 3204 }],
-    tap: 'vhtap0', features: '0x100000000', tap_seen: 100, foreign_frames: 0, move_ns: 900000, elapsed_ms: 1,
+    tap: 'vhtap0', features: '0x100000000', tap_seen: 100, foreign_frames: 0, move_ns: 900000, blocked: 30, preempted: 5, elapsed_ms: 1,
   };
   const good: ParsedTrace = {
     inBuffer: 6, written: 6,
