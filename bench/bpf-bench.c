@@ -395,13 +395,6 @@ static int added_cost_prctl(struct bench *b)
 	return added_cost(b);
 }
 
-/*
- * Section 4: sections 1 and 2 again, with the events fired in kernel by
- * bench_redirect_driver instead of one syscall each. On a host with PTI and no
- * PCID every syscall flushes the kernel's TLB entries, so a syscall-driven
- * event pays a page walk for each page its program touches; a vhost worker's
- * events, back to back in kernel context, do not.
- */
 /* One run of the in-kernel driver: 0, or -1 with errno where the kernel refuses it. */
 static int kdriver_probe(void)
 {
@@ -453,6 +446,14 @@ static int fib_netns(void)
 	return err;
 }
 
+/*
+ * Section 4: sections 1 and 2 again, with the events fired in kernel by
+ * bench_redirect_driver (or, where XDP live-frame test runs are refused,
+ * bench_fib_driver) instead of one syscall each. On a host with PTI and no
+ * PCID every syscall flushes the kernel's TLB entries, so a syscall-driven
+ * event pays a page walk for each page its program touches; a vhost worker's
+ * events, back to back in kernel context, do not.
+ */
 static int in_kernel(struct bench *b)
 {
 	static const int issue[] = { V_EMPTY, V_SEED, V_VH_STACK, V_VH_NOKEY };

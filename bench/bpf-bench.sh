@@ -2,7 +2,7 @@
 # Host benchmark of the vhost-hist programs (docs/benchmarks.md, section bpf): builds
 # bpf/.output/bpf-bench and runs it RUNS times (default 3), each in its own process; the
 # output goes to OUT too (default bench/results/bpf-host.md); ARGS=--in-kernel runs only
-# sections 0 and 4 (about 3 minutes a run). Needs root. The guest numbers come from
+# sections 0 and 4 (about 40 s a run of EVENTS=10000000 here). Needs root. The guest numbers come from
 # test/kernel/bpf-concurrency.test.ts.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -61,8 +61,9 @@ async function main(): Promise<void> {
   } finally {
     server.kill();
   }
-  mkdirSync('bench/results', { recursive: true });
-  writeFileSync('bench/results/operator-first-list.json', `${JSON.stringify({ nodes: NODES, vmsPerNode: VMS, date: new Date().toISOString(), rows }, null, 2)}\n`);
+  const results = fileURLToPath(new URL('results/', import.meta.url));
+  mkdirSync(results, { recursive: true });
+  writeFileSync(`${results}operator-first-list.json`, `${JSON.stringify({ nodes: NODES, vmsPerNode: VMS, date: new Date().toISOString(), rows }, null, 2)}\n`);
 }
 
 const [mode, a, b] = process.argv.slice(2);

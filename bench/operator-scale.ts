@@ -129,6 +129,7 @@ async function watchLag(kubeconfig: string, path: string, lags: number[]): Promi
   return () => req.destroy();
 }
 
+const exited = (p: ChildProcess) => new Promise((r) => (p.exitCode !== null || p.signalCode !== null ? r(null) : p.once('exit', r)));
 const metric = (text: string, re: RegExp) => Number(re.exec(text)?.[1] ?? 0);
 
 export async function benchOperator() {
@@ -186,7 +187,7 @@ export async function benchOperator() {
     // first roll-up after that list, then 30 s more. One restart per build it lists (comma-
     // separated main.js paths; 1: this one), one after another, to compare them on one state.
     const restartOperator = async (main: string | undefined, last: ChildProcess) => {
-      await new Promise((r) => (last.exitCode !== null ? r(null) : last.once('exit', r)));
+      await exited(last);
       const t = Date.now();
       const again = startOperator(main);
       const series: number[] = [];
@@ -203,7 +204,7 @@ export async function benchOperator() {
       } finally {
         clearInterval(sample);
         again.kill('SIGTERM');
-        await new Promise((r) => (again.exitCode !== null ? r(null) : again.once('exit', r)));
+        await exited(again);
       }
     };
     const tracePath = `/apis/vhosttrace.io/v1alpha1/namespaces/${NS}/vhosttraces/scale`;
